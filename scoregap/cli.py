@@ -1,0 +1,155 @@
+"""Command line: `python -m scoregap {train,sample,truth,evaluate} …` — one unit of work per call."""
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+from . import datasets, experiment
+from .config import PRESETS, W_R_VALUES, make, model_name, parse_overrides
+from .models import load_published
+from .results import load_checkpoint
+
+PUBLISHED_W = ("0.0", "0.1", "1.0", "10.0")
+
+
+def _config(args, **fields):
+    overrides = parse_overrides(args.set)
+    clash = sorted(set(overrides) & set(fields))
+    if clash:
+        raise ValueError(f"set {', '.join(clash)} with its own option (--{clash[0].replace('_', '-')}), not with --set")
+    return make(args.preset, **overrides, **fields)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="cpu", choices=sorted(PRESETS), help="size preset (paper: the paper's sizes; cpu: the shipped models; quick: CI)")
+    p.add_argument("--set", nargs="*", metavar="FIELD=VALUE", default=[], help="override any configuration field, e.g. --set steps=2000 device=cuda")
+    p.add_argument("--no-progress", action="store_true", help="switch off progress bars")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: leave torch's default)")
+
+
+def cmd_train(args) -> int:
+    ws = [float(w) for w in args.w_r]
+    pairs = list(itertools.product(args.dataset, ws))
+    configs = [_config(args, dataset=d, w_r=w) for d, w in pairs]
+    if args.out:
+        if len(configs) != 1:
+            raise SystemExit("--out names one checkpoint; use --out-dir for several models")
+        outs = [Path(args.out)]
+    else:
+        outs = [Path(args.out_dir) / f"{c.name}.pt" for c in configs]
+    summaries = experiment.run_train(configs, outs, progress=not args.no_progress)
+    for c, s, o in zip(configs, summaries, outs):
+        print(f"{c.name}: {s['steps']} steps in {s['seconds']:.0f} s, final DSM {s['final_dsm']:.4g}, FP residual {s['final_fp_residual']:.4g} → {o}")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    jobs = []  # (model, dataset, w_r, label)
+    if args.published:
+        root = Path(args.published)
+        for d in datasets.PAPER_NAMES:
+            for w in PUBLISHED_W:
+                jobs.append((load_published(root / "weights" / f"{d}_w{w}.npz"), d, float(w), {"model": "published"}))
+    for ck in args.checkpoint or []:
+        model, mcfg, _ = load_checkpoint(ck)
+        jobs.append((model, mcfg.dataset, mcfg.w_r, {"model": str(ck)}))
+    if not jobs:
+        raise SystemExit("nothing to sample: give --checkpoint or --published")
+    if args.out and (len(jobs) != 1 or len(args.method) != 1):
+        raise SystemExit("--out names one result; use --out-dir for several")
+    for (model, d, w, extra), method in itertools.product(jobs, args.method):
+        cfg = _config(args, dataset=d, w_r=w)
+        out = Path(args.out) if args.out else Path(args.out_dir) / f"{model_name(d, w)}_{method}.npz"
+        info = experiment.run_sample(model, cfg, d, w, method, out, progress=not args.no_progress, extra=extra)
+        print(f"{model_name(d, w)} {method}: {info['n']} samples in {info['seconds']} s, {info['dropped']} outside the box → {out}")
+    return 0
+
+
+def cmd_truth(args) -> int:
+    for d in args.dataset:
+        cfg = _config(args, dataset=d)
+        out = Path(args.out) if args.out else Path(args.out_dir) / f"truth_{d}.npz"
+        info = experiment.run_truth(cfg, d, out)
+        print(f"truth {d}: {info['n']} samples, {info['dropped']} outside the box → {out}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from . import reporting
+
+    samples, truth = Path(args.samples_dir), Path(args.truth_dir or args.samples_dir)
+    rows = []
+    for d in args.dataset:
+        for w in [float(x) for x in args.w_r]:
+            name = model_name(d, w)
+            ck = Path(args.checkpoint_dir) / f"{name}.pt" if args.checkpoint_dir else None
+            pub = load_published(Path(args.published) / "weights" / f"{d}_w{w}.npz") if args.published else None
+            rows.append(experiment.evaluate_row(d, w, samples / f"{name}_ode.npz", samples / f"{name}_sde.npz", truth / f"truth_{d}.npz",
+                                                checkpoint=ck, model=pub))
+    experiment.write_table(rows, Path(args.out))
+    print(reporting.format_tables(rows, published=bool(args.published)))
+    if args.published:
+        cmp = reporting.compare_published(rows, Path(args.published), samples)
+        experiment.write_json_atomic(Path(args.out).with_suffix(".comparison.json"), cmp)
+        print(reporting.format_comparison(cmp))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m scoregap", description="Reproduce Deveney et al. (arXiv:2311.15996): train, sample, evaluate.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train one model (or several together: every data set × w_R given)")
+    _common(t)
+    t.add_argument("--dataset", nargs="+", default=["checker"], choices=datasets.NAMES, help="data set(s)")
+    t.add_argument("--w-r", nargs="+", default=["0.0"], help=f"FP-residual weight(s); the paper uses {W_R_VALUES}")
+    g = t.add_mutually_exclusive_group(required=True)
+    g.add_argument("--out", help="checkpoint file for a single model (<dataset>_w<w_R>.pt)")
+    g.add_argument("--out-dir", help="folder for the checkpoints <dataset>_w<w_R>.pt of several models")
+    t.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("sample", help="sample models with the ODE and/or SDE sampler; write histograms")
+    _common(s)
+    s.add_argument("--checkpoint", nargs="*", help="checkpoint file(s) written by `train`")
+    s.add_argument("--published", help="folder laid out like the authors' release (weights/<dataset>_w<w_R>.npz): sample all 12 networks")
+    s.add_argument("--method", nargs="+", default=["ode", "sde"], choices=experiment.METHODS, help="sampler(s)")
+    g = s.add_mutually_exclusive_group(required=True)
+    g.add_argument("--out", help="result file for one model and one sampler")
+    g.add_argument("--out-dir", help="folder for results <dataset>_w<w_R>_<method>.npz")
+    s.set_defaults(func=cmd_sample)
+
+    r = sub.add_parser("truth", help="histogram of exact data samples (the reference of every W2²)")
+    _common(r)
+    r.add_argument("--dataset", nargs="+", default=list(datasets.PAPER_NAMES), choices=datasets.NAMES)
+    g = r.add_mutually_exclusive_group(required=True)
+    g.add_argument("--out", help="result file for one data set")
+    g.add_argument("--out-dir", help="folder for truth_<dataset>.npz")
+    r.set_defaults(func=cmd_truth)
+
+    e = sub.add_parser("evaluate", help="W2² tables (ODE–truth, SDE–truth, ODE–SDE) from sample and truth files")
+    _common(e)
+    e.add_argument("--samples-dir", required=True, help="folder of <dataset>_w<w_R>_<method>.npz")
+    e.add_argument("--truth-dir", help="folder of truth_<dataset>.npz (default: --samples-dir)")
+    e.add_argument("--checkpoint-dir", help="folder of the checkpoints (adds the FP residual and final DSM loss)")
+    e.add_argument("--published", help="authors' release folder: evaluate their networks and compare with their published histograms")
+    e.add_argument("--dataset", nargs="+", default=list(datasets.PAPER_NAMES), choices=datasets.NAMES)
+    e.add_argument("--w-r", nargs="+", default=[str(w) for w in W_R_VALUES])
+    e.add_argument("--out", required=True, help="CSV file of the long-form table")
+    e.set_defaults(func=cmd_evaluate)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "threads", 0):
+        torch.set_num_threads(args.threads)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

@@ -1,0 +1,222 @@
+"""The paper's data distributions and their exact time marginals p_t under the OU process (PAPER.md)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import sde
+
+NAMES = ("blob", "circles2", "checker", "gaussian")
+"""Valid data-set names for `get`."""
+PAPER_NAMES = ("blob", "circles2", "checker")
+"""The three data sets of the paper."""
+LABELS = {"blob": "mixture", "circles2": "circles", "checker": "checkerboard", "gaussian": "Gaussian"}
+"""Human-readable names used in tables and figures."""
+
+
+def _generator(seed, generator, device="cpu") -> torch.Generator | None:
+    if generator is not None:
+        return generator
+    if seed is None:
+        return None
+    g = torch.Generator(device=device)
+    g.manual_seed(int(seed))
+    return g
+
+
+def _check_n(n) -> int:
+    if isinstance(n, bool) or int(n) != n or int(n) <= 0:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    return int(n)
+
+
+class Distribution:
+    """A 2-D data law with exact log p_t and ∇log p_t under the forward OU SDE."""
+
+    name: str = ""
+
+    def _kw(self, g) -> dict:
+        """Keyword arguments placing random draws on the generator's device."""
+        return {"generator": g, "device": g.device if g is not None else "cpu"}
+
+    def sample(self, n: int, seed: int | None = None, generator: torch.Generator | None = None, device="cpu") -> torch.Tensor:
+        """Draw n i.i.d. points from p_0 as a float32 tensor (n, 2) (on the generator's device if one is given)."""
+        n = _check_n(n)
+        g = _generator(seed, generator, device)
+        return self._sample(n, g).to(torch.float32)
+
+    def log_prob(self, x, t) -> torch.Tensor:
+        """Exact log p_t(x) of the OU marginal, shape (n,), in x's dtype."""
+        x = sde.as_points(x)
+        t = sde.as_times(t, x.shape[0], x)
+        return self._log_prob(x.double(), t.double()).to(x.dtype)
+
+    def score(self, x, t) -> torch.Tensor:
+        """Exact score ∇_x log p_t(x), shape (n, 2), by autograd of the closed-form log p_t."""
+        x = sde.as_points(x)
+        t = sde.as_times(t, x.shape[0], x)
+        with torch.enable_grad():
+            x64 = x.detach().double().requires_grad_(True)
+            lp = self._log_prob(x64, t.detach().double())
+            (g,) = torch.autograd.grad(lp.sum(), x64)
+        return g.to(x.dtype)
+
+    def __call__(self, x, t) -> torch.Tensor:
+        return self.score(x, t)
+
+    def _sample(self, n: int, g) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _log_prob(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Gaussian(Distribution):
+    """N(mean, cov); p_t = N(a mean, a² cov + v I) with a = e^{-t}, v = ½(1 - e^{-2t})."""
+
+    mean: tuple = (0.5, -0.3)
+    cov: tuple = ((1.0, 0.3), (0.3, 0.25))
+    name: str = "gaussian"
+
+    def _sample(self, n, g):
+        kw = self._kw(g)
+        L = torch.linalg.cholesky(torch.tensor(self.cov, dtype=torch.float64)).to(kw["device"])
+        z = torch.randn(n, 2, dtype=torch.float64, **kw)
+        return torch.tensor(self.mean, dtype=torch.float64, device=kw["device"]) + z @ L.T
+
+    def marginal(self, t: float):
+        """Mean and covariance of p_t as float64 tensors."""
+        a, v = math.exp(-t), -0.5 * math.expm1(-2 * t)
+        m = a * torch.tensor(self.mean, dtype=torch.float64)
+        c = a * a * torch.tensor(self.cov, dtype=torch.float64) + v * torch.eye(2, dtype=torch.float64)
+        return m, c
+
+    def _log_prob(self, x, t):
+        a = sde.kernel_mean_coef(t)
+        v = sde.kernel_var(t)
+        c = torch.tensor(self.cov, dtype=x.dtype, device=x.device)
+        s11 = a[:, 0] ** 2 * c[0, 0] + v[:, 0]
+        s22 = a[:, 0] ** 2 * c[1, 1] + v[:, 0]
+        s12 = a[:, 0] ** 2 * c[0, 1]
+        det = s11 * s22 - s12**2
+        d = x - a * torch.tensor(self.mean, dtype=x.dtype, device=x.device)
+        quad = (s22 * d[:, 0] ** 2 - 2 * s12 * d[:, 0] * d[:, 1] + s11 * d[:, 1] ** 2) / det
+        return -0.5 * quad - 0.5 * torch.log(det) - math.log(2 * math.pi)
+
+
+@dataclass(frozen=True)
+class GaussianMixture(Distribution):
+    """Equal-weight isotropic mixture scaled by `scale`; p_t is again a mixture (closed form)."""
+
+    centres: tuple = ((0, 0), (2, 2), (2, -2), (-2, 2), (-2, -2), (4, 0), (-4, 0), (0, 4), (0, -4))
+    var: float = 0.2
+    scale: float = 0.65
+    name: str = "blob"
+
+    def _sample(self, n, g):
+        kw = self._kw(g)
+        c = torch.tensor(self.centres, dtype=torch.float64, device=kw["device"])
+        k = torch.randint(len(self.centres), (n,), **kw)
+        z = torch.randn(n, 2, dtype=torch.float64, **kw)
+        return self.scale * (c[k] + math.sqrt(self.var) * z)
+
+    def _log_prob(self, x, t):
+        mu = self.scale * torch.tensor(self.centres, dtype=x.dtype, device=x.device)  # (K, 2)
+        a = sde.kernel_mean_coef(t)  # (n, 1)
+        s2 = a**2 * (self.scale**2 * self.var) + sde.kernel_var(t)  # (n, 1)
+        d2 = ((x[:, None, :] - a[:, :, None] * mu[None]) ** 2).sum(-1)  # (n, K)
+        logc = -0.5 * d2 / s2 - torch.log(2 * math.pi * s2)
+        return torch.logsumexp(logc, dim=1) - math.log(len(self.centres))
+
+
+def _log_ndtr_diff(u: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """log(Φ(u) - Φ(w)) for u > w, accurate in both tails (reflect so the interval lies in the left tail)."""
+    flip = (u + w) > 0
+    u2 = torch.where(flip, -w, u)
+    w2 = torch.where(flip, -u, w)
+    lu = torch.special.log_ndtr(u2)
+    lw = torch.special.log_ndtr(w2)
+    return lu + torch.log(-torch.expm1(lw - lu))
+
+
+@dataclass(frozen=True)
+class Checkerboard(Distribution):
+    """Uniform on squares of side `side`; p_t is a sum over squares of products of Φ differences."""
+
+    corners: tuple = ((-3, -3), (0, -3), (-1.5, -1.5), (1.5, -1.5), (-3, 0), (0, 0), (-1.5, 1.5), (1.5, 1.5))
+    side: float = 1.5
+    name: str = "checker"
+
+    def _sample(self, n, g):
+        kw = self._kw(g)
+        c = torch.tensor(self.corners, dtype=torch.float64, device=kw["device"])
+        k = torch.randint(len(self.corners), (n,), **kw)
+        u = torch.rand(n, 2, dtype=torch.float64, **kw)
+        return c[k] + self.side * u
+
+    def _log_prob(self, x, t):
+        lo = torch.tensor(self.corners, dtype=x.dtype, device=x.device)  # (K, 2)
+        hi = lo + self.side
+        a = sde.kernel_mean_coef(t)[:, :, None]  # (n, 1, 1)
+        sd = sde.kernel_var(t).sqrt()[:, :, None]
+        xx = x[:, None, :]  # (n, 1, 2)
+        per_dim = _log_ndtr_diff((xx - a * lo[None]) / sd, (xx - a * hi[None]) / sd) - torch.log(a)
+        area = len(self.corners) * self.side**2
+        return torch.logsumexp(per_dim.sum(-1), dim=1) - math.log(area)
+
+
+@dataclass(frozen=True)
+class Circles(Distribution):
+    """Two noisy rings, radius R ~ ½N(μ1, s²) + ½N(μ2, s²), uniform angle.
+
+    p_t(x) = Σ_k ½ (2πv)^{-1/2} N(ρ; aμ_k, a²s² + v) E_{R~post_k}[I0e(a R ρ / v)], ρ = |x|:
+    the angle integrates to a Bessel I0 (scaled, I0e), the radius is a Gaussian–Hermite quadrature
+    over the Gaussian posterior of R given ρ, which stays accurate as t → 0.
+    (Rings are sampled as in the published code, r·(cos θ, sin θ) with r Gaussian; the mass at
+    r < 0, below 1e-10, is treated as if at |r|.)
+    """
+
+    radii: tuple = (1.3, 2.8)
+    radius_sd: float = 0.2
+    n_nodes: int = 48
+    name: str = "circles2"
+
+    def _sample(self, n, g):
+        kw = self._kw(g)
+        k = torch.randint(2, (n,), **kw)
+        r = torch.tensor(self.radii, dtype=torch.float64, device=kw["device"])[k] + self.radius_sd * torch.randn(n, dtype=torch.float64, **kw)
+        th = 2 * math.pi * torch.rand(n, dtype=torch.float64, **kw)
+        return torch.stack([r * torch.cos(th), r * torch.sin(th)], dim=1)
+
+    def _log_prob(self, x, t):
+        nodes, weights = np.polynomial.hermite.hermgauss(self.n_nodes)
+        xi = torch.tensor(nodes, dtype=x.dtype, device=x.device)
+        lw = torch.tensor(np.log(weights / math.sqrt(math.pi)), dtype=x.dtype, device=x.device)
+        rho = torch.sqrt((x**2).sum(1, keepdim=True) + 1e-300)  # (n, 1)
+        a = sde.kernel_mean_coef(t)
+        v = sde.kernel_var(t)
+        s2 = self.radius_sd**2
+        mu = torch.tensor(self.radii, dtype=x.dtype, device=x.device)[None, :]  # (1, K)
+        ev_var = a**2 * s2 + v  # (n, 1)
+        log_ev = -0.5 * (rho - a * mu) ** 2 / ev_var - 0.5 * torch.log(2 * math.pi * ev_var)  # (n, K)
+        post_var = 1.0 / (1.0 / s2 + a**2 / v)  # (n, 1)
+        post_mean = post_var * (mu / s2 + a * rho / v)  # (n, K)
+        R = post_mean[:, :, None] + torch.sqrt(2 * post_var)[:, :, None] * xi  # (n, K, Q)
+        z = (a * rho / v)[:, :, None] * R.abs()
+        log_e = torch.logsumexp(torch.log(torch.special.i0e(z)) + lw, dim=-1)  # (n, K)
+        terms = math.log(0.5) - 0.5 * torch.log(2 * math.pi * v) + log_ev + log_e
+        return torch.logsumexp(terms, dim=1)
+
+
+_REGISTRY = {"blob": GaussianMixture, "circles2": Circles, "checker": Checkerboard, "gaussian": Gaussian}
+
+
+def get(name: str) -> Distribution:
+    """Return the data set called `name` (one of NAMES)."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown data set {name!r}; valid names are {', '.join(NAMES)}")
+    return _REGISTRY[name]()

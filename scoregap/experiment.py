@@ -1,0 +1,125 @@
+"""One unit of work each: train a model, sample it, evaluate W2² tables (the CLI and the workflow call these)."""
+from __future__ import annotations
+
+import csv
+import io
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import datasets, losses, metrics, samplers
+from .config import W_R_VALUES, ExperimentConfig, model_name
+from .results import atomic_write_text, load_checkpoint, load_npz, save_npz, write_json
+from .training import train
+
+SUBSAMPLE = 10_000
+"""Raw samples kept beside each histogram (for sliced W2 and scatter plots)."""
+METHODS = samplers.METHODS
+
+
+def stable_seed(*parts) -> int:
+    """A seed derived from names (crc32), identical across runs and machines."""
+    return zlib.crc32("/".join(str(p) for p in parts).encode()) & 0x7FFFFFFF
+
+
+def sample_seed(cfg: ExperimentConfig, dataset: str, w_r: float, method: str) -> int:
+    """Seed of one (model, sampler) run."""
+    return stable_seed(cfg.sample_seed, model_name(dataset, w_r), method)
+
+
+def run_train(configs: list[ExperimentConfig], out_paths: list, progress: bool = True) -> list[dict]:
+    """Train the given models together and write their checkpoints."""
+    return train(configs, out_paths, progress=progress)
+
+
+def run_sample(model, cfg: ExperimentConfig, dataset: str, w_r: float, method: str, out: Path, progress: bool = True, extra: dict | None = None) -> dict:
+    """Sample a model with one sampler, write histogram + dropped count + subsample + seeds to `out`."""
+    seed = sample_seed(cfg, dataset, w_r, method)
+    t0 = time.perf_counter()
+    x = samplers.sample(model, cfg.n_samples, method=method, nfe=cfg.nfe, schedule=cfg.schedule, seed=seed,
+                        progress=progress, device=cfg.device)
+    if x.is_cuda:
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - t0
+    x = x.cpu()
+    hist, dropped = metrics.histogram(x, n=cfg.grid_n, box=cfg.box)
+    info = {"dataset": dataset, "w_r": float(w_r), "method": method, "n": cfg.n_samples, "dropped": dropped, "seed": seed,
+            "nfe": cfg.nfe, "schedule": cfg.schedule, "seconds": round(seconds, 2), "device": cfg.device, **(extra or {})}
+    save_npz(out, hist=hist, subsample=x[:SUBSAMPLE].numpy().astype(np.float32), info=np.array(repr(info)))
+    return info
+
+
+def run_truth(cfg: ExperimentConfig, dataset: str, out: Path) -> dict:
+    """Histogram of n_samples exact data samples (the 'truth' column)."""
+    seed = stable_seed(cfg.truth_seed, dataset, "truth")
+    x = datasets.get(dataset).sample(cfg.n_samples, seed=seed)
+    hist, dropped = metrics.histogram(x, n=cfg.grid_n, box=cfg.box)
+    info = {"dataset": dataset, "method": "truth", "n": cfg.n_samples, "dropped": dropped, "seed": seed}
+    save_npz(out, hist=hist, subsample=x[:SUBSAMPLE].numpy(), info=np.array(repr(info)))
+    return info
+
+
+def read_result(path) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(histogram, subsample, info) of a sample or truth file."""
+    import ast
+
+    d = load_npz(path)
+    return d["hist"], d["subsample"], ast.literal_eval(str(d["info"]))
+
+
+TABLE_FIELDS = ("dataset", "w_r", "ode_truth", "sde_truth", "ode_sde", "sliced_ode_truth", "sliced_sde_truth", "sliced_ode_sde",
+                "n", "dropped_ode", "dropped_sde", "fp_residual", "final_dsm")
+
+
+def evaluate_row(dataset: str, w_r: float, ode_file, sde_file, truth_file, checkpoint=None, model=None) -> dict:
+    """W2² ODE–truth, SDE–truth, ODE–SDE (+ sliced W2² on the subsamples) for one model."""
+    ho, so, io_ = read_result(ode_file)
+    hs, ss, is_ = read_result(sde_file)
+    ht, st, _ = read_result(truth_file)
+    row = {"dataset": dataset, "w_r": float(w_r),
+           "ode_truth": metrics.w2_squared(ho, ht), "sde_truth": metrics.w2_squared(hs, ht), "ode_sde": metrics.w2_squared(ho, hs),
+           "sliced_ode_truth": metrics.sliced_w2(so, st), "sliced_sde_truth": metrics.sliced_w2(ss, st), "sliced_ode_sde": metrics.sliced_w2(so, ss),
+           "n": io_["n"], "dropped_ode": io_["dropped"], "dropped_sde": is_["dropped"], "fp_residual": float("nan"), "final_dsm": float("nan")}
+    if checkpoint is not None:
+        model, _, summary = load_checkpoint(checkpoint)
+        row["fp_residual"] = losses.mean_squared_residual(model, n=20_000, seed=0)
+        row["final_dsm"] = summary.get("final_dsm", float("nan"))
+    elif model is not None:
+        row["fp_residual"] = losses.mean_squared_residual(model, n=20_000, seed=0)
+    return row
+
+
+def write_json_atomic(path, obj) -> None:
+    """Atomic JSON write (re-exported for the CLI)."""
+    write_json(path, obj)
+
+
+def write_table(rows: list[dict], out: Path) -> None:
+    """Long-form CSV of evaluate rows."""
+    buf = io.StringIO()
+    wr = csv.DictWriter(buf, fieldnames=TABLE_FIELDS, extrasaction="ignore")
+    wr.writeheader()
+    for r in rows:
+        wr.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    atomic_write_text(out, buf.getvalue())
+
+
+def read_table(path) -> list[dict]:
+    """Rows of a long-form CSV with numbers parsed."""
+    rows = []
+    with open(path) as f:
+        for r in csv.DictReader(f):
+            rows.append({k: (v if k == "dataset" else float(v)) for k, v in r.items()})
+    return rows
+
+
+def pivot(rows: list[dict], column: str, w_values=W_R_VALUES, names=datasets.PAPER_NAMES) -> np.ndarray:
+    """(data set × w_R) array of one column of evaluate rows."""
+    out = np.full((len(names), len(w_values)), np.nan)
+    for r in rows:
+        if r["dataset"] in names and float(r["w_r"]) in w_values:
+            out[names.index(r["dataset"]), list(w_values).index(float(r["w_r"]))] = float(r[column])
+    return out

@@ -1,0 +1,74 @@
+"""Training losses: denoising score matching and the log-density Fokker–Planck residual (PAPER.md, levels 3, 5)."""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from . import sde
+
+BOX: float = 3.5
+"""Half-width of the collocation box [-3.5, 3.5]² of the paper's regulariser."""
+
+
+def dsm_loss(score: Callable, x0: torch.Tensor, t: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Paper's DSM loss: mean over batch and coordinates of (s(x_t, t) - ∇log p(x_t | x0))², t ~ T·Beta(1,2) + eps."""
+    x0 = sde.as_points(x0, "x0")
+    if t is None:
+        t = sde.training_times(x0.shape[0], generator=generator, device=x0.device)
+    t = sde.as_times(t, x0.shape[0], x0)
+    xt, target = sde.sample_kernel(x0, t, generator=generator)
+    return ((score(xt, t) - target) ** 2).mean()
+
+
+def fp_rhs(x: torch.Tensor, grad: torch.Tensor, lap: torch.Tensor) -> torch.Tensor:
+    """Right-hand side of the log-density FP equation for the OU drift: 2 + x·∇φ + ½Δφ + ½|∇φ|²."""
+    return 2.0 + (x * grad).sum(-1) + 0.5 * lap + 0.5 * (grad * grad).sum(-1)
+
+
+def _terms_autograd(potential: Callable, x: torch.Tensor, t: torch.Tensor):
+    """(φ, ∂_tφ, ∇φ, Δφ) of any potential by nested autograd (exact; used when no fast path exists)."""
+    with torch.enable_grad():
+        x = x.detach().requires_grad_(True)
+        t = t.detach().requires_grad_(True)
+        phi = potential(x, t).reshape(-1)
+        gx, gt = torch.autograd.grad(phi.sum(), (x, t), create_graph=True)
+        lap = sum(torch.autograd.grad(gx[:, i].sum(), x, create_graph=True)[0][:, i] for i in range(x.shape[1]))
+    return phi, gt.reshape(-1), gx, lap
+
+
+def fp_terms(potential: Callable, x, t):
+    """(φ, ∂_tφ, ∇φ, Δφ): the network's explicit forward-mode pass when it has one, else autograd."""
+    x = sde.as_points(x)
+    t = sde.as_times(t, x.shape[0], x)
+    if hasattr(potential, "fp_terms"):
+        return potential.fp_terms(x, t)
+    return _terms_autograd(potential, x, t)
+
+
+def fp_residual(potential: Callable, x, t) -> torch.Tensor:
+    """r(x, t) = ∂_tφ - 2 - x·∇φ - ½Δφ - ½|∇φ|², the log-density FP residual for dX = -X dt + dW (PAPER.md, level 5)."""
+    x = sde.as_points(x)
+    _, dt, grad, lap = fp_terms(potential, x, t)
+    return dt - fp_rhs(x.to(grad.dtype), grad, lap)
+
+
+def collocation_points(n: int, generator: torch.Generator | None = None, device="cpu", box: float = BOX):
+    """Points uniform in [-box, box]² × [eps, T], the paper's collocation distribution."""
+    if int(n) <= 0:
+        raise ValueError(f"n must be a positive integer, got {n}")
+    x = (2 * torch.rand(int(n), 2, generator=generator, device=device) - 1) * box
+    t = sde.EPS + (sde.T - sde.EPS) * torch.rand(int(n), 1, generator=generator, device=device)
+    return x, t
+
+
+def mean_squared_residual(potential: Callable, n: int = 20_000, seed: int = 0, batch: int = 5_000) -> float:
+    """Mean of r² over n uniform collocation points with a fixed seed (the paper's reported residual)."""
+    g = torch.Generator().manual_seed(int(seed))
+    x, t = collocation_points(n, generator=g)
+    total = 0.0
+    for i in range(0, n, batch):
+        with torch.no_grad() if hasattr(potential, "fp_terms") else torch.enable_grad():
+            r = fp_residual(potential, x[i:i + batch], t[i:i + batch])
+        total += float((r.detach().double() ** 2).sum())
+    return total / n

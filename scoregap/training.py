@@ -1,0 +1,203 @@
+"""Training: DSM + w_R · mean r_θ² (PAPER.md, level 7), for one model or several at once.
+
+Several models (e.g. the whole w_R sweep) train together with their parameters stacked along a
+leading dimension, so one batched matmul serves all; each model keeps its own random stream, so it
+sees the same data as when trained alone. Training checkpoints often and resumes where it stopped.
+"""
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from . import datasets, losses, sde
+from .config import ExperimentConfig
+from .models import LAYERS, PotentialMLP, fp_terms_fn, input_grad_fn, make_input
+from .results import load_state, save_checkpoint, save_state
+
+LOG_FIELDS = ("step", "lr", "dsm", "fp_residual", "loss", "seconds")
+
+
+def init_params(config: ExperimentConfig) -> list[torch.Tensor]:
+    """Initial weights of a model: PyTorch's default init under the model's seed."""
+    torch.manual_seed(config.seed)
+    return [p.detach().clone() for p in PotentialMLP(width=config.width).params()]
+
+
+def _state_names() -> list[str]:
+    return [f"{layer}.{kind}" for layer in LAYERS for kind in ("weight", "bias")]
+
+
+def state_path(checkpoint: Path) -> Path:
+    """Where the resumable training state of a checkpoint lives (next to it, `.state.pt`)."""
+    return checkpoint.with_suffix(".state.pt")
+
+
+def _batch(cfg, ds, g, device):
+    """One model's batch: DSM inputs and targets, collocation inputs."""
+    x0 = ds.sample(cfg.dsm_batch, generator=g)
+    t = sde.training_times(cfg.dsm_batch, generator=g, device=device)
+    xt, target = sde.sample_kernel(x0, t, generator=g)
+    xc, tc = losses.collocation_points(cfg.fp_batch, generator=g, device=device, box=cfg.box)
+    return make_input(xt, t), target, make_input(xc, tc), xc
+
+
+def _moment(opt, p, key: str, m: int) -> torch.Tensor:
+    """Adam moment of model m (zeros for a parameter without gradient, e.g. the output bias: ∇_x φ ignores it)."""
+    st = opt.state.get(p, {})
+    return (st[key][m] if key in st else torch.zeros_like(p[m])).detach().cpu().clone()
+
+
+def _residual_sq(P, inp, xc):
+    _, dt, grad, lap = fp_terms_fn(P, inp)
+    return (dt - losses.fp_rhs(xc, grad, lap)) ** 2
+
+
+def train(configs: list[ExperimentConfig], checkpoints: list, progress: bool = True, max_steps: int | None = None) -> list[dict]:
+    """Train len(configs) models together; write each final checkpoint; return their summaries.
+
+    All configs must share steps, batch sizes, learning-rate schedule and device. Every
+    `checkpoint_every` steps the state is saved next to the checkpoint and a rerun resumes from it.
+    `max_steps` stops early (for tests of interruption); the state is saved at that point.
+    """
+    if len(configs) != len(checkpoints) or not configs:
+        raise ValueError("need one checkpoint path per config")
+    base = configs[0]
+    for c in configs[1:]:
+        for f in ("steps", "dsm_batch", "fp_batch", "lrs", "lr_fractions", "device", "box", "width", "checkpoint_every", "log_every"):
+            if getattr(c, f) != getattr(base, f):
+                raise ValueError(f"models trained together must share {f}: {getattr(c, f)!r} != {getattr(base, f)!r}")
+    device = torch.device(base.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was requested but no CUDA device is available")
+    checkpoints = [Path(p) for p in checkpoints]
+    M = len(configs)
+    dsets = [datasets.get(c.dataset) for c in configs]
+    w = torch.tensor([c.w_r for c in configs], device=device)
+    fp_idx = [m for m, c in enumerate(configs) if c.w_r > 0]
+
+    gens = []
+    for c in configs:
+        g = torch.Generator(device=device)
+        g.manual_seed(c.seed)
+        gens.append(g)
+    inits = [init_params(c) for c in configs]
+    P = [torch.stack([init[i] for init in inits]).to(device).requires_grad_(True) for i in range(len(inits[0]))]
+    opt = torch.optim.Adam(P, lr=base.lrs[0])
+    start, elapsed, reseeded = 0, 0.0, False
+    logs: list[list[dict]] = [[] for _ in configs]
+
+    states = [state_path(p) for p in checkpoints]
+    if all(s.exists() for s in states):
+        loaded = [load_state(s, device) for s in states]
+        steps_done = {st["step"] for st in loaded}
+        if len(steps_done) == 1:
+            start = steps_done.pop()
+            with torch.no_grad():
+                for i in range(len(P)):
+                    P[i].copy_(torch.stack([st["params"][i] for st in loaded]))
+            opt_state = opt.state_dict()
+            for i in range(len(P)):
+                if not bool(torch.stack([st["exp_avg_sq"][i] for st in loaded]).any()):
+                    continue
+                opt_state["state"][i] = {
+                    "step": torch.tensor(float(start)),
+                    "exp_avg": torch.stack([st["exp_avg"][i] for st in loaded]),
+                    "exp_avg_sq": torch.stack([st["exp_avg_sq"][i] for st in loaded]),
+                }
+            opt.load_state_dict(opt_state)
+            for g, st, c in zip(gens, loaded, configs):
+                try:
+                    g.set_state(st["rng"].cpu())
+                except RuntimeError:  # state saved on another device type: continue with a stream seeded by (seed, step)
+                    g.manual_seed(c.seed * 1_000_003 + start)
+                    reseeded = True
+            logs = [list(st["log"]) for st in loaded]
+            elapsed = float(loaded[0]["seconds"])
+
+    def save(step: int):
+        for m, (c, s) in enumerate(zip(configs, states)):
+            save_state(s, {
+                "step": step, "seconds": elapsed, "config": c.to_dict(), "log": logs[m],
+                "params": [p[m].detach().cpu().clone() for p in P],
+                "exp_avg": [_moment(opt, p, "exp_avg", m) for p in P],
+                "exp_avg_sq": [_moment(opt, p, "exp_avg_sq", m) for p in P],
+                "rng": gens[m].get_state(),
+            })
+
+    stop = base.steps if max_steps is None else min(base.steps, max_steps)
+    bar = tqdm(total=base.steps, initial=start, desc=f"training {M} model(s)", disable=not progress, unit="step")
+    t0 = time.perf_counter()
+    for step in range(start, stop):
+        lr = base.lr_at(step)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        batches = [_batch(c, ds, g, device) for c, ds, g in zip(configs, dsets, gens)]
+        inp = torch.stack([b[0] for b in batches])
+        target = torch.stack([b[1] for b in batches])
+        dsm = ((input_grad_fn(P, inp)[..., 1:] - target) ** 2).mean(dim=(1, 2))
+        loss_m = dsm
+        fp = torch.full((M,), float("nan"), device=device)
+        log_now = (step + 1) % base.log_every == 0 or step == 0 or step + 1 == base.steps
+        if fp_idx:
+            sub = [p[fp_idx] for p in P] if len(fp_idx) < M else P
+            inp_c = torch.stack([batches[m][2] for m in fp_idx])
+            xc = torch.stack([batches[m][3] for m in fp_idx])
+            r2 = _residual_sq(sub, inp_c, xc).mean(dim=1)
+            fp = fp.index_put((torch.tensor(fp_idx, device=device),), r2.detach())
+            loss_m = loss_m.index_add(0, torch.tensor(fp_idx, device=device), w[fp_idx] * r2)
+        opt.zero_grad(set_to_none=True)
+        loss_m.sum().backward()
+        opt.step()
+        if log_now:
+            rest = [m for m in range(M) if m not in fp_idx]
+            if rest:
+                with torch.no_grad():
+                    inp_c = torch.stack([batches[m][2] for m in rest])
+                    xc = torch.stack([batches[m][3] for m in rest])
+                    r2 = _residual_sq([p[rest].detach() for p in P], inp_c, xc).mean(dim=1)
+                    fp[rest] = r2
+            el = elapsed + time.perf_counter() - t0
+            d, f, l = dsm.detach().cpu().tolist(), fp.cpu().tolist(), loss_m.detach().cpu().tolist()
+            for m in range(M):
+                logs[m].append({"step": step + 1, "lr": lr, "dsm": d[m], "fp_residual": f[m], "loss": l[m], "seconds": round(el, 3)})
+            bar.set_postfix(dsm=f"{sum(d) / M:.3g}")
+        bar.update(1)
+        if (step + 1) % base.checkpoint_every == 0 and step + 1 < stop:
+            elapsed += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            save(step + 1)
+    bar.close()
+    elapsed += time.perf_counter() - t0
+    if stop < base.steps:
+        save(stop)
+        return []
+    summaries = []
+    names = _state_names()
+    for m, (c, path) in enumerate(zip(configs, checkpoints)):
+        summary = {"steps": base.steps, "seconds": round(elapsed, 2), "trained_with": M, "device": str(device),
+                   "torch": str(torch.__version__), "rng_reseeded_on_resume": reseeded, "final_dsm": logs[m][-1]["dsm"], "final_fp_residual": logs[m][-1]["fp_residual"]}
+        save_checkpoint(path, {k: P[i][m] for i, k in enumerate(names)}, c, summary)
+        write_log(path.with_suffix(".csv"), logs[m])
+        summaries.append(summary)
+        s = state_path(path)
+        for f in (s, Path(str(s) + ".sha256")):
+            if f.exists():
+                f.unlink()
+    return summaries
+
+
+def write_log(path: Path, rows: list[dict]) -> None:
+    """Loss log as CSV (step, lr, dsm, fp_residual, loss, seconds), written atomically."""
+    import io
+
+    from .results import atomic_write_text
+
+    buf = io.StringIO()
+    wr = csv.DictWriter(buf, fieldnames=LOG_FIELDS)
+    wr.writeheader()
+    wr.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
