@@ -87,7 +87,7 @@ def train(configs: list[ExperimentConfig], checkpoints: list, progress: bool = T
     inits = [init_params(c) for c in configs]
     P = [torch.stack([init[i] for init in inits]).to(device).requires_grad_(True) for i in range(len(inits[0]))]
     opt = torch.optim.Adam(P, lr=base.lrs[0])
-    start, elapsed, reseeded = 0, 0.0, False
+    start, elapsed, reseeded, devices = 0, 0.0, False, []
     logs: list[list[dict]] = [[] for _ in configs]
 
     states = [state_path(p) for p in checkpoints]
@@ -116,12 +116,13 @@ def train(configs: list[ExperimentConfig], checkpoints: list, progress: bool = T
                     g.manual_seed(c.seed * 1_000_003 + start)
                     reseeded = True
             logs = [list(st["log"]) for st in loaded]
+            devices = list(loaded[0].get("devices", []))
             elapsed = float(loaded[0]["seconds"])
 
     def save(step: int):
         for m, (c, s) in enumerate(zip(configs, states)):
             save_state(s, {
-                "step": step, "seconds": elapsed, "config": c.to_dict(), "log": logs[m],
+                "step": step, "seconds": elapsed, "config": c.to_dict(), "log": logs[m], "devices": devices,
                 "params": [p[m].detach().cpu().clone() for p in P],
                 "exp_avg": [_moment(opt, p, "exp_avg", m) for p in P],
                 "exp_avg_sq": [_moment(opt, p, "exp_avg_sq", m) for p in P],
@@ -129,6 +130,8 @@ def train(configs: list[ExperimentConfig], checkpoints: list, progress: bool = T
             })
 
     stop = base.steps if max_steps is None else min(base.steps, max_steps)
+    if start < stop and (not devices or devices[-1] != device.type):
+        devices.append(device.type)
     bar = tqdm(total=base.steps, initial=start, desc=f"training {M} model(s)", disable=not progress, unit="step")
     t0 = time.perf_counter()
     for step in range(start, stop):
@@ -178,7 +181,7 @@ def train(configs: list[ExperimentConfig], checkpoints: list, progress: bool = T
     summaries = []
     names = _state_names()
     for m, (c, path) in enumerate(zip(configs, checkpoints)):
-        summary = {"steps": base.steps, "seconds": round(elapsed, 2), "trained_with": M, "device": str(device),
+        summary = {"steps": base.steps, "seconds": round(elapsed, 2), "trained_with": M, "devices": devices,
                    "torch": str(torch.__version__), "rng_reseeded_on_resume": reseeded, "final_dsm": logs[m][-1]["dsm"], "final_fp_residual": logs[m][-1]["fp_residual"]}
         save_checkpoint(path, {k: P[i][m] for i, k in enumerate(names)}, c, summary)
         write_log(path.with_suffix(".csv"), logs[m])
