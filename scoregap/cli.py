@@ -91,12 +91,38 @@ def cmd_evaluate(args) -> int:
             pub = load_published(Path(args.published) / "weights" / f"{d}_w{w}.npz") if args.published else None
             rows.append(experiment.evaluate_row(d, w, samples / f"{name}_ode.npz", samples / f"{name}_sde.npz", truth / f"truth_{d}.npz",
                                                 checkpoint=ck, model=pub))
+    if args.floor_repeats > 0:
+        for d in args.dataset:
+            n = next(int(r["n"]) for r in rows if r["dataset"] == d)
+            floor, sd = experiment.floor_for(d, n, repeats=args.floor_repeats)
+            for r in rows:
+                if r["dataset"] == d:
+                    r["floor"], r["floor_std"] = floor, sd
     experiment.write_table(rows, Path(args.out))
     print(reporting.format_tables(rows, published=bool(args.published)))
     if args.published:
         cmp = reporting.compare_published(rows, Path(args.published), samples)
         experiment.write_json_atomic(Path(args.out).with_suffix(".comparison.json"), cmp)
         print(reporting.format_comparison(cmp))
+    return 0
+
+
+def cmd_residuals(args) -> int:
+    jobs = []
+    for ck in sorted(Path(args.checkpoint_dir).glob("*_w*.pt")) if args.checkpoint_dir else []:
+        model, mcfg, _ = load_checkpoint(ck)
+        jobs.append(("ours", mcfg.dataset, mcfg.w_r, model))
+    if args.published:
+        for d in datasets.PAPER_NAMES:
+            for w in PUBLISHED_W:
+                jobs.append(("published", d, float(w), load_published(Path(args.published) / "weights" / f"{d}_w{w}.npz")))
+    if not jobs:
+        raise SystemExit("nothing to do: give --checkpoint-dir and/or --published")
+    rows = experiment.residual_rows(jobs, n_x=args.n_x, n_t=args.n_t)
+    experiment.write_rows(rows, experiment.RESIDUAL_FIELDS, Path(args.out))
+    for r in rows:
+        print(f"{r['source']:<10}{model_name(r['dataset'], r['w_r']):<16} total {r['total']:.4g}  time-only {r['time_only']:.4g} "
+              f"({r['time_only'] / r['total']:.0%})  centred {r['centred']:.4g}  score-form {r['score_form']:.4g}")
     return 0
 
 
@@ -140,7 +166,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--dataset", nargs="+", default=list(datasets.PAPER_NAMES), choices=datasets.NAMES)
     e.add_argument("--w-r", nargs="+", default=[str(w) for w in W_R_VALUES])
     e.add_argument("--out", required=True, help="CSV file of the long-form table")
+    e.add_argument("--floor-repeats", type=int, default=4, help="pairs of exact samples used to measure the Monte Carlo floor per data set (0: skip)")
     e.set_defaults(func=cmd_evaluate)
+    q = sub.add_parser("residuals", help="FP residual split into its time-only (gauge) part and the rest, and the score-form residual")
+    _common(q)
+    q.add_argument("--checkpoint-dir", help="folder of checkpoints <dataset>_w<w_R>.pt")
+    q.add_argument("--published", help="authors' release folder (weights/…)")
+    q.add_argument("--n-x", type=int, default=2_000, help="uniform points per time slab")
+    q.add_argument("--n-t", type=int, default=10, help="time slabs in [eps, T]")
+    q.add_argument("--out", required=True, help="CSV file")
+    q.set_defaults(func=cmd_residuals)
     return p
 
 

@@ -71,7 +71,13 @@ def read_result(path) -> tuple[np.ndarray, np.ndarray, dict]:
 
 
 TABLE_FIELDS = ("dataset", "w_r", "ode_truth", "sde_truth", "ode_sde", "sliced_ode_truth", "sliced_sde_truth", "sliced_ode_sde",
-                "n", "dropped_ode", "dropped_sde", "fp_residual", "final_dsm")
+                "n", "dropped_ode", "dropped_sde", "fp_residual", "final_dsm", "floor", "floor_std")
+
+
+def floor_for(dataset: str, n: int, repeats: int = 4, seed: int = 10_000) -> tuple[float, float]:
+    """Monte Carlo floor: mean and std of W2² between histograms of two independent exact n-samples."""
+    ds = datasets.get(dataset)
+    return metrics.noise_floor(lambda m, s: ds.sample(m, seed=s), n, repeats=repeats, seed=seed)
 
 
 def evaluate_row(dataset: str, w_r: float, ode_file, sde_file, truth_file, checkpoint=None, model=None) -> dict:
@@ -82,7 +88,8 @@ def evaluate_row(dataset: str, w_r: float, ode_file, sde_file, truth_file, check
     row = {"dataset": dataset, "w_r": float(w_r),
            "ode_truth": metrics.w2_squared(ho, ht), "sde_truth": metrics.w2_squared(hs, ht), "ode_sde": metrics.w2_squared(ho, hs),
            "sliced_ode_truth": metrics.sliced_w2(so, st), "sliced_sde_truth": metrics.sliced_w2(ss, st), "sliced_ode_sde": metrics.sliced_w2(so, ss),
-           "n": io_["n"], "dropped_ode": io_["dropped"], "dropped_sde": is_["dropped"], "fp_residual": float("nan"), "final_dsm": float("nan")}
+           "n": io_["n"], "dropped_ode": io_["dropped"], "dropped_sde": is_["dropped"], "fp_residual": float("nan"), "final_dsm": float("nan"),
+           "floor": float("nan"), "floor_std": float("nan")}
     if checkpoint is not None:
         model, _, summary = load_checkpoint(checkpoint)
         row["fp_residual"] = losses.mean_squared_residual(model, n=20_000, seed=0)
@@ -123,3 +130,24 @@ def pivot(rows: list[dict], column: str, w_values=W_R_VALUES, names=datasets.PAP
         if r["dataset"] in names and float(r["w_r"]) in w_values:
             out[names.index(r["dataset"]), list(w_values).index(float(r["w_r"]))] = float(r[column])
     return out
+
+
+RESIDUAL_FIELDS = ("source", "dataset", "w_r", "total", "time_only", "centred", "score_form")
+
+
+def residual_rows(models: list[tuple[str, str, float, object]], n_x: int = 2_000, n_t: int = 10, seed: int = 0) -> list[dict]:
+    """Residual decomposition (losses.residual_decomposition) for (source, dataset, w_r, model) tuples."""
+    rows = []
+    for source, d, w, m in models:
+        rows.append({"source": source, "dataset": d, "w_r": float(w), **losses.residual_decomposition(m, n_x=n_x, n_t=n_t, seed=seed)})
+    return rows
+
+
+def write_rows(rows: list[dict], fields, out: Path) -> None:
+    """Generic CSV writer (atomic)."""
+    buf = io.StringIO()
+    wr = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+    wr.writeheader()
+    for r in rows:
+        wr.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    atomic_write_text(out, buf.getvalue())

@@ -29,8 +29,8 @@ def fp_rhs(x: torch.Tensor, grad: torch.Tensor, lap: torch.Tensor) -> torch.Tens
 def _terms_autograd(potential: Callable, x: torch.Tensor, t: torch.Tensor):
     """(φ, ∂_tφ, ∇φ, Δφ) of any potential by nested autograd (exact; used when no fast path exists)."""
     with torch.enable_grad():
-        x = x.detach().requires_grad_(True)
-        t = t.detach().requires_grad_(True)
+        x = x if x.requires_grad else x.detach().requires_grad_(True)  # keep an outer graph (e.g. for ∇_x r)
+        t = t if t.requires_grad else t.detach().requires_grad_(True)
         phi = potential(x, t).reshape(-1)
         gx, gt = torch.autograd.grad(phi.sum(), (x, t), create_graph=True)
         lap = sum(torch.autograd.grad(gx[:, i].sum(), x, create_graph=True)[0][:, i] for i in range(x.shape[1]))
@@ -72,3 +72,29 @@ def mean_squared_residual(potential: Callable, n: int = 20_000, seed: int = 0, b
             r = fp_residual(potential, x[i:i + batch], t[i:i + batch])
         total += float((r.detach().double() ** 2).sum())
     return total / n
+
+
+def residual_decomposition(potential: Callable, n_x: int = 2_000, n_t: int = 10, seed: int = 0) -> dict:
+    """Split the mean squared FP residual into its gauge part and the rest, and add the score-form residual.
+
+    DSM fixes only ∇φ, so φ + c(t) is as good a model, yet r sees c'(t). On n_t stratified times with n_x
+    uniform points each: total = mean r², time_only = mean over t of (mean_x r)², centred = mean of
+    (r - mean_x r)² (total = time_only + centred), score_form = mean |∇_x r|² (blind to c(t)).
+    """
+    g = torch.Generator().manual_seed(int(seed))
+    totals = {"total": 0.0, "time_only": 0.0, "centred": 0.0, "score_form": 0.0}
+    edges = torch.linspace(sde.EPS, sde.T, n_t + 1)
+    for k in range(n_t):
+        x, _ = collocation_points(n_x, generator=g)
+        t = edges[k] + (edges[k + 1] - edges[k]) * torch.rand(n_x, 1, generator=g)
+        with torch.enable_grad():
+            xg = x.clone().requires_grad_(True)
+            r = fp_residual(potential, xg, t)
+            (gr,) = torch.autograd.grad(r.sum(), xg)
+        r = r.detach().double()
+        m = r.mean()
+        totals["total"] += float((r**2).mean()) / n_t
+        totals["time_only"] += float(m**2) / n_t
+        totals["centred"] += float(((r - m) ** 2).mean()) / n_t
+        totals["score_form"] += float((gr.double() ** 2).sum(1).mean()) / n_t
+    return totals

@@ -78,3 +78,26 @@ def format_comparison(cmp: dict) -> str:
         lines.append(f"{model_name(e['dataset'], e['w_r']):<16}{e['n']:>9}  {e['ode_sde']:>13.5f}{e['paper_ode_sde']:>9.5f}{e['rel_diff_ode_sde']:>+7.0%}"
                      f"  {e.get('w2_ours_vs_published_ode', float('nan')):>24.5f}{e.get('w2_ours_vs_published_sde', float('nan')):>9.5f}")
     return "\n".join(lines)
+
+
+RESIDUAL_KINDS = ("total", "time_only", "centred", "score_form")
+
+
+def residual_rank_correlations(residual_rows: list[dict], gaps: dict) -> dict:
+    """Spearman rank correlation between each residual variant and the ODE–SDE W2² gap, per data set and pooled.
+
+    `gaps` maps (dataset, w_r) → W2²(ODE, SDE); rows without a gap are ignored.
+    """
+    from scipy.stats import spearmanr
+
+    rows = [r for r in residual_rows if (r["dataset"], float(r["w_r"])) in gaps]
+    out = {}
+    for kind in RESIDUAL_KINDS:
+        res = {}
+        for d in sorted({r["dataset"] for r in rows}) + ["pooled"]:
+            sel = [r for r in rows if d == "pooled" or r["dataset"] == d]
+            x = [float(r[kind]) for r in sel]
+            y = [gaps[(r["dataset"], float(r["w_r"]))] for r in sel]
+            res[d] = float(spearmanr(x, y).statistic) if len(sel) > 2 else float("nan")
+        out[kind] = res
+    return out
