@@ -176,8 +176,8 @@ class Circles(Distribution):
     p_t(x) = Σ_k ½ (2πv)^{-1/2} N(ρ; aμ_k, a²s² + v) E_{R~post_k}[I0e(a R ρ / v)], ρ = |x|:
     the angle integrates to a Bessel I0 (scaled, I0e), the radius is a Gaussian–Hermite quadrature
     over the Gaussian posterior of R given ρ, which stays accurate as t → 0.
-    (Rings are sampled as in the published code, r·(cos θ, sin θ) with r Gaussian; the mass at
-    r < 0, below 1e-10, is treated as if at |r|.)
+    (Rings are sampled as in the published code, r·(cos θ, sin θ) with r Gaussian; a negative r is a point
+    on the opposite side, which the signed-R form of the angular integral accounts for exactly.)
     """
 
     radii: tuple = (1.3, 2.8)
@@ -206,8 +206,8 @@ class Circles(Distribution):
         post_var = 1.0 / (1.0 / s2 + a**2 / v)  # (n, 1)
         post_mean = post_var * (mu / s2 + a * rho / v)  # (n, K)
         R = post_mean[:, :, None] + torch.sqrt(2 * post_var)[:, :, None] * xi  # (n, K, Q)
-        z = (a * rho / v)[:, :, None] * R.abs()
-        log_e = torch.logsumexp(torch.log(torch.special.i0e(z)) + lw, dim=-1)  # (n, K)
+        z = (a * rho / v)[:, :, None] * R  # signed R: exp(-(ρ²+a²R²)/2v) I0(z) = exp(-(ρ-aR)²/2v) I0e(|z|) e^{|z|-z}
+        log_e = torch.logsumexp(torch.log(torch.special.i0e(z.abs())) + (z.abs() - z) + lw, dim=-1)  # (n, K)
         terms = math.log(0.5) - 0.5 * torch.log(2 * math.pi * v) + log_ev + log_e
         return torch.logsumexp(terms, dim=1)
 
