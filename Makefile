@@ -1,11 +1,12 @@
 # scoregap — the README's two commands are `make book` and `make test`.
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
+SMK     := $(VENV)/bin/snakemake
 STAMP   := $(VENV)/.installed-stamp
-PRESET  ?= quick
+PRESET  ?= cpu
 CORES   ?= 2
 
-.PHONY: venv test book bench workflow update-references clean-book
+.PHONY: venv test book book-ci bench workflow published update-references clean-book
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -15,8 +16,26 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
+# The book with the shipped results (fast: cached results, no training); PRESET=paper reruns at paper scale.
+book: $(STAMP)
+	$(SMK) --cores $(CORES) --config preset=$(PRESET) book
+
+# The whole test suite; the CI preset's book is built first so the figure and browser checks see it.
 test: $(STAMP)
+	$(SMK) --cores $(CORES) --config preset=quick book
 	$(PY) -m pytest -q -rs
 
 bench: $(STAMP)
-	$(PY) -m scoregap.bench
+	$(PY) -m scoregap.bench --json data/bench.json
+
+workflow: $(STAMP)
+	$(SMK) --cores $(CORES) --config preset=$(PRESET)
+
+published: $(STAMP)
+	$(SMK) --cores $(CORES) published
+
+update-references: $(STAMP)
+	$(PY) -m scoregap.figures update-references
+
+clean-book:
+	rm -rf book/_build book/executed
