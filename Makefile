@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed-stamp
 PRESET  ?= cpu
 CORES   ?= 2
 
-.PHONY: venv test book book-ci bench workflow published update-references clean-book
+.PHONY: venv test book bench workflow workflow-slurm published update-references clean-book
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -30,6 +30,9 @@ bench: $(STAMP)
 
 workflow: $(STAMP)
 	$(SMK) --cores $(CORES) --config preset=$(PRESET)
+
+workflow-slurm: $(STAMP)
+	$(SMK) --executor slurm --profile profiles/slurm --config preset=$(PRESET)
 
 published: $(STAMP)
 	$(SMK) --cores $(CORES) published

@@ -1,0 +1,99 @@
+# The book: notebooks/<name>.md (Jupytext MyST) → book/executed/<name>.ipynb (papermill) → Jupyter Book 1.
+#
+# Each notebook is executed with its working directory notebooks/ (as when opened in Jupyter) and the
+# papermill parameters {preset: <config preset>, **config notebook_params} injected after its cell tagged
+# `parameters`; SCOREGAP_THREADS and OMP_NUM_THREADS are the job's threads.  The book is built from the executed notebooks:
+# _toc.yml lists book/intro (root) and book/executed/<name>, and _config.yml turns execution off
+# (execute: {execute_notebooks: "off"}) and sets only_build_toc_files: true.
+
+# Data files each notebook reads: {"<name>": ["data/results/cpu/w2.csv", ...]}.  Paths are relative to
+# the repository root; "{preset}" is replaced by the configured preset and "{models}" by the preset
+# whose checkpoints it uses (cpu for quick).  A file listed here is made by the workflow if a rule
+# makes it (so `snakemake book` first computes missing results), and a newer file re-executes the notebook.
+NOTEBOOK_INPUTS = {
+    # Filled in by the book's author. Checkpoints of the models a chapter loads ({models}); the cached results of
+    # the preset ({models}: cpu for cpu, paper for paper) only where the chapter reads them, i.e. not at the CI
+    # preset quick, whose chapters recompute small versions from the checkpoints instead. Optional files
+    # (the authors'-network results, data/bench.json) are listed only when they exist.
+    "true_dynamics": [],
+    "neural_score": [f"data/checkpoints/{{models}}/{d}_w{w}.{ext}" for d in ("blob", "circles2", "checker")
+                     for w in ("0.0", "0.1", "1.0", "10.0") for ext in ("pt", "csv")],
+    "particle_dynamics": [f"data/checkpoints/{{models}}/checker_w{w}.pt" for w in ("0.0", "10.0")]
+    + ([f"data/results/{{models}}/samples/checker_w{w}_{m}.npz" for w in ("0.0", "10.0") for m in ("ode", "sde")]
+       + ["data/results/{models}/truth/truth_checker.npz"] if PRESET != "quick" else []),
+    "fp_residual_bound": [f"data/checkpoints/{{models}}/{d}_w{w}.pt" for d in ("blob", "circles2", "checker")
+                          for w in ("0.0", "0.1", "1.0", "10.0")]
+    + (["data/results/{models}/w2.csv"]
+       + [f"data/results/{{models}}/samples/{d}_w{w}_sde.npz" for d in ("blob", "circles2", "checker") for w in ("0.0", "0.1", "1.0", "10.0")]
+       + [f"data/results/{{models}}/truth/truth_{d}.npz" for d in ("blob", "circles2", "checker")] if PRESET != "quick" else []),
+    "closing_the_gap": ["data/paper_numbers.json"]
+    + [f"data/checkpoints/{{models}}/{d}_w{w}.pt" for d in ("blob", "circles2", "checker") for w in ("0.0", "0.1", "1.0", "10.0")]
+    + (["data/results/{models}/w2.csv"]
+       + [f"data/results/{{models}}/samples/{d}_w{w}_{m}.npz" for d in ("blob", "circles2", "checker")
+          for w in ("0.0", "0.1", "1.0", "10.0") for m in ("ode", "sde")] if PRESET != "quick" else []),
+    "published_networks": ["data/paper_numbers.json"]
+    + [f for f in [f"data/results/published/samples/{d}_w{w}_{m}.npz" for d in ("blob", "circles2", "checker")
+                   for w in ("0.0", "0.1", "1.0", "10.0") for m in ("ode", "sde")]
+       + [f"data/results/published/truth/truth_{d}.npz" for d in ("blob", "circles2", "checker")]
+       + ["data/results/published/w2.csv", "data/results/published/w2.comparison.json"]
+       + [f"data/results/cpu/truth/truth_{d}.npz" for d in ("blob", "circles2", "checker")] if os.path.exists(f)],
+    "appendix": [f"data/checkpoints/{{models}}/{d}_w{w}.pt" for d in ("blob", "circles2", "checker") for w in ("0.0", "0.1", "1.0", "10.0")]
+    + [f for f in ["data/bench.json"] if os.path.exists(f)],
+}
+
+NOTEBOOKS = sorted(n for n in glob_wildcards("notebooks/{name}.md").name if "/" not in n and not n.startswith(("_", ".")))
+
+
+def notebook_inputs(wc):
+    return [f.format(preset=PRESET, models=MODELS) for f in NOTEBOOK_INPUTS.get(wc.name, [])]
+
+
+def notebook_parameters():
+    params = {"preset": PRESET}
+    params.update(config.get("notebook_params") or {})
+    return json.dumps(params, sort_keys=True)
+
+
+rule execute_notebook:
+    """Convert a MyST notebook with jupytext and execute it with papermill."""
+    input:
+        notebook="notebooks/{name}.md",
+        data=notebook_inputs,
+    output:
+        "book/executed/{name}.ipynb",
+    wildcard_constraints:
+        name=r"[^/]+",
+    params:
+        parameters=notebook_parameters(),
+    log:
+        "logs/notebooks/{name}.log",
+    threads: THREADS["notebook"]
+    shell:
+        """
+        tmp=$(mktemp --suffix=.ipynb)
+        trap 'rm -f "$tmp"' EXIT
+        {BIN}/jupytext --to ipynb --output "$tmp" {input.notebook} > {log} 2>&1
+        OMP_NUM_THREADS={threads} SCOREGAP_THREADS={threads} {BIN}/papermill "$tmp" {output} --cwd notebooks --kernel python3 \
+            --parameters_yaml {params.parameters:q} --no-progress-bar --log-output >> {log} 2>&1
+        """
+
+
+BOOK_SOURCES = ["book/intro.md", "_config.yml", "_toc.yml"]
+# Other hand-written pages of the book (book/*.md) besides intro.md.
+BOOK_PAGES = sorted(f"book/{p}.md" for p in glob_wildcards("book/{page}.md").page if "/" not in p and p != "intro")
+
+
+rule book:
+    """Build the HTML book from the executed notebooks (Jupyter Book 1, offline)."""
+    input:
+        notebooks=expand("book/executed/{name}.ipynb", name=NOTEBOOKS),
+        sources=BOOK_SOURCES,
+        pages=BOOK_PAGES,
+        bib=[f for f in ("references.bib", "book/references.bib") if os.path.exists(f)],
+    output:
+        "book/_build/html/index.html",
+    log:
+        "logs/book.log",
+    threads: THREADS["book"]
+    shell:
+        "{BIN}/jupyter-book build . --path-output book > {log} 2>&1 && touch {output}"
