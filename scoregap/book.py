@@ -41,6 +41,11 @@ COLUMN_LABELS = {"ode_truth": "ODE–truth", "sde_truth": "SDE–truth", "ode_sd
                  "sliced_ode_truth": "ODE–truth", "sliced_sde_truth": "SDE–truth", "sliced_ode_sde": "ODE–SDE"}
 
 
+def given(**values) -> dict:
+    """The keyword arguments that are not None (a None parameter means: the preset's value)."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
 def _as_list(value, name: str) -> list:
     if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
         raise ValueError(f"invalid {name}={value!r}: give a list, e.g. {name}=['checker']" if name == "datasets"
@@ -131,10 +136,15 @@ class Book:
         """The trained PotentialMLP of (dataset, w_R), loaded once and verified against its checksum."""
         key = (dataset, float(w_r))
         if key not in self._models:
-            m, _, summary = load_checkpoint(self.checkpoint(dataset, w_r))
+            m, cfg, summary = load_checkpoint(self.checkpoint(dataset, w_r))
             m.requires_grad_(False)
-            self._models[key] = (m, summary)
+            self._models[key] = (m, summary, cfg)
         return self._models[key][0]
+
+    def model_config(self, dataset: str, w_r: float) -> config.ExperimentConfig:
+        """The configuration the shipped model was trained with (stored in its checkpoint)."""
+        self.model(dataset, w_r)
+        return self._models[(dataset, float(w_r))][2]
 
     def training_summary(self, dataset: str, w_r: float) -> dict:
         self.model(dataset, w_r)
@@ -197,12 +207,13 @@ class Book:
         """(histogram, subsample, info) of exact data samples."""
         return experiment.read_result(self.truth_file(dataset))
 
-    def truth_or_exact(self, dataset: str, n: int) -> tuple[np.ndarray, int]:
-        """(histogram, n) of the shipped truth file of the preset if it exists, else of n fresh exact samples."""
-        p = self.results_dir / "truth" / f"truth_{dataset}.npz"
-        if p.is_file():
-            h, _, info = experiment.read_result(p)
-            return h, int(info["n"])
+    def truth_or_exact(self, dataset: str, n: int, folders=()) -> tuple[np.ndarray, int]:
+        """(histogram, n) of the first shipped truth file found (in `folders`, then the preset's), else of n fresh exact samples."""
+        for folder in [*map(Path, folders), self.results_dir / "truth"]:
+            p = folder / f"truth_{dataset}.npz"
+            if p.is_file():
+                h, _, info = experiment.read_result(p)
+                return h, int(info["n"])
         return self.data_hist(dataset, n), int(n)
 
     def exact_samples(self, dataset: str, method: str, n: int, nfe: int, schedule: str = "paper"):
@@ -264,6 +275,16 @@ class Book:
             raise ValueError(f"table rows mix sample sizes {sorted(ns)}")
         return ns.pop()
 
+    def floors(self, rows: list[dict]) -> dict:
+        """{dataset: (mean, std)} of the Monte Carlo floor at the table's sample size: the table's own floor columns
+        when it has them (written by `python -m scoregap evaluate`), else measured here."""
+        n = self.sample_size(rows)
+        out = {}
+        for d in self.datasets:
+            r = next((r for r in rows if r["dataset"] == d and "floor" in r and r["floor"] == r["floor"]), None)
+            out[d] = (float(r["floor"]), float(r.get("floor_std", float("nan")))) if r is not None else self.noise_floor(d, n)
+        return out
+
     def noise_floor(self, dataset: str, n: int, repeats: int = 3) -> tuple[float, float]:
         """Mean and std of W2² between histograms of two independent exact n-samples (metrics.noise_floor), cached."""
         path = self._cache("floors.json")
@@ -286,31 +307,33 @@ class Book:
         return np.asarray(out)
 
     # ------------------------------------------------------------------ figures
-    def headline(self, fig) -> Path | None:
+    def headline(self, fig) -> None:
         """Also save `fig` as book/executed/headline.png (the intro's picture) when figures go to the book's default folder."""
         default = ROOT / "book" / "executed" / "figures"
         if default not in self.figure_dir.resolve().parents:
-            return None
+            return
         out = ROOT / "book" / "executed" / "headline.png"
         fig.savefig(out, dpi=figures.DPI, metadata={"Software": None})
-        return out
 
-    def save(self, name: str, fig, numbers: dict) -> Path:
+    def save(self, name: str, fig, numbers: dict) -> None:
         """figures.save_figure with the run's provenance (notebook, preset, seed, sizes, source hash)."""
         meta = {"notebook": self.notebook, "preset": self.preset, "seed": self.seed, "n_samples": self.n_samples, "nfe": self.nfe,
                 "recompute": self.recompute, "source_hash": figures.source_hash(self.notebook)}
-        return figures.save_figure(name, fig, numbers, self.figure_dir, meta=meta)
+        figures.save_figure(name, fig, numbers, self.figure_dir, meta=meta)
 
 
 # ---------------------------------------------------------------------- construction
 
-def setup(notebook: str, preset: str = "cpu", datasets: list | None = None, w_values: list | None = None, n_samples: int = 20_000,
-          nfe: int = 100, seed: int = figures.DEFAULT_SEED, device: str = "cpu", recompute=None, results_dir: str = "",
+def setup(notebook: str, preset: str = "cpu", datasets: list | None = None, w_values: list | None = None, n_samples: int | None = None,
+          nfe: int | None = None, seed: int = figures.DEFAULT_SEED, device: str = "cpu", recompute=None, results_dir: str = "",
           checkpoint_dir: str = "", figure_dir: str = "", reference_dir: str = "", threads: int = 0) -> Book:
     """Validate a notebook's parameters through `config.make` and resolve its folders; fails fast with a clear message.
 
     recompute: None chooses by preset (the CI preset 'quick' recomputes, 'cpu' and 'paper' read cached results).
+    n_samples, nfe: None means the preset's value.
     """
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"invalid seed={seed!r}: a non-negative integer")
     if notebook not in figures.NOTEBOOKS:
         raise ValueError(f"invalid notebook={notebook!r}: one of {', '.join(figures.NOTEBOOKS)}")
     if preset not in config.PRESETS:
@@ -329,7 +352,8 @@ def setup(notebook: str, preset: str = "cpu", datasets: list | None = None, w_va
     configs = {}
     for d in ds:
         for w in ws:
-            cfg = config.make(preset, dataset=d, w_r=w, n_samples=n_samples, nfe=nfe, sample_seed=seed, truth_seed=seed + 1, device=device)
+            cfg = config.make(preset, dataset=d, w_r=w, **given(n_samples=n_samples, nfe=nfe), sample_seed=seed, truth_seed=seed + 1,
+                              device=device)
             configs[(d, w)] = cfg
             base = base or cfg
     if base.device.startswith("cuda") and not torch.cuda.is_available():

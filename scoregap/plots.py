@@ -1,0 +1,371 @@
+"""Presentation: the book's figures as seaborn-styled matplotlib figures (PAPER.md, 'Published figures').
+
+Every function takes arrays (histograms on the paper's 64 × 64 grid, tables as data set × w_R arrays,
+training logs) and returns a `matplotlib.figure.Figure`; nothing here reads files or computes
+numerics beyond reshaping and normalising for display. Histograms are vectors of length 64² in the
+published flattening order (row = y index on linspace(-3.5, 3.5, 64)², see `metrics.grid_points`).
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib import colors
+from matplotlib.figure import Figure
+
+from . import metrics
+from .datasets import LABELS
+
+CMAP = "mako"
+"""Sequential colour map of density panels (seaborn)."""
+DIVERGING = "vlag"
+"""Diverging colour map of difference panels (seaborn)."""
+DATASET_MARKERS = {"blob": "o", "circles2": "s", "checker": "D", "gaussian": "^"}
+W_LABEL = r"$w_R$"
+
+
+def set_style() -> None:
+    """Seaborn theme used by every figure of the book (deterministic fonts: matplotlib's DejaVu Sans)."""
+    import seaborn as sns
+
+    sns.set_theme(context="paper", style="whitegrid", font="DejaVu Sans", font_scale=1.0)
+    plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "image.interpolation": "nearest",
+                         "axes.titlesize": 10, "axes.labelsize": 9, "figure.titlesize": 11,
+                         "svg.hashsalt": "scoregap", "path.simplify": False})
+
+
+def _palette(n: int):
+    import seaborn as sns
+
+    return sns.color_palette("colorblind", n)
+
+
+def label(dataset: str) -> str:
+    """Human-readable data-set name (mixture, circles, checkerboard)."""
+    return LABELS.get(dataset, dataset)
+
+
+def grid_image(hist, n: int = metrics.GRID_N) -> np.ndarray:
+    """Histogram vector (n², row = y index) → (n, n) image whose row i is y index i (draw with origin='lower')."""
+    h = np.asarray(hist, dtype=float).ravel()
+    if h.size != n * n:
+        raise ValueError(f"histogram must have {n * n} entries, got {h.size}")
+    return h.reshape(n, n)
+
+
+def _extent(n: int = metrics.GRID_N, box: float = metrics.BOX):
+    h = 2 * box / (n - 1)
+    return (-box - h / 2, box + h / 2, -box - h / 2, box + h / 2)
+
+
+ROBUST_PERCENTILE = 99.5
+"""Colour scales of histogram panels end at this percentile of the positive cell values (ODE samples can pile
+up in single cells, which would otherwise darken everything else); brighter cells saturate."""
+
+
+def robust_vmax(images, q: float = ROBUST_PERCENTILE) -> float:
+    """Upper end of a shared colour scale: the q-th percentile of the positive values of all images."""
+    vals = np.concatenate([np.asarray(im, float).ravel() for im in images])
+    pos = vals[vals > 0]
+    return float(np.percentile(pos, q)) if pos.size else 1.0
+
+
+def _density_axis(ax, image, vmax=None, norm=None, cmap=CMAP, title=None):
+    im = ax.imshow(image, origin="lower", extent=_extent(image.shape[0]), cmap=cmap, norm=norm,
+                   vmin=None if norm is not None else 0.0, vmax=None if norm is not None else vmax, interpolation="nearest")
+    ax.set_xticks([-3, 0, 3])
+    ax.set_yticks([-3, 0, 3])
+    ax.tick_params(labelsize=7, length=2, pad=1)
+    ax.grid(False)
+    ax.set_aspect("equal")
+    if title:
+        ax.set_title(title)
+    return im
+
+
+def targets(hists: Mapping[str, np.ndarray]) -> Figure:
+    """Paper figure 1: the target distributions as 64 × 64 histograms, one panel per data set."""
+    names = list(hists)
+    fig, axes = plt.subplots(1, len(names), figsize=(3.0 * len(names), 3.1), squeeze=False, constrained_layout=True)
+    for ax, name in zip(axes[0], names):
+        img = grid_image(hists[name])
+        _density_axis(ax, img, vmax=img.max(), title=label(name))
+    return fig
+
+
+def marginals(densities: Mapping[str, Sequence[np.ndarray]], times: Sequence[float], box: float = metrics.BOX) -> Figure:
+    """Exact p_t on a grid: rows = data sets, columns = times; each image is a (m, m) array of p_t values on linspace(-box, box, m)²."""
+    names = list(densities)
+    fig, axes = plt.subplots(len(names), len(times), figsize=(2.0 * len(times), 2.05 * len(names)), squeeze=False,
+                             constrained_layout=True)
+    for i, name in enumerate(names):
+        for j, t in enumerate(times):
+            img = np.asarray(densities[name][j], dtype=float)
+            ax = axes[i, j]
+            _density_axis(ax, img, vmax=img.max())
+            if i == 0:
+                ax.set_title(f"t = {t:g}")
+            if j == 0:
+                ax.set_ylabel(label(name))
+    return fig
+
+
+def density_panels(hists: Sequence[np.ndarray], titles: Sequence[str], shared_scale: bool = True, ncols: int | None = None) -> Figure:
+    """A row (or grid) of histogram panels, e.g. exact-score ODE / SDE samples beside the truth."""
+    k = len(hists)
+    ncols = ncols or k
+    nrows = int(np.ceil(k / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.4 * ncols, 2.5 * nrows), squeeze=False, constrained_layout=True)
+    imgs = [grid_image(h) for h in hists]
+    vmax = robust_vmax(imgs)
+    for ax in axes.ravel()[k:]:
+        ax.set_visible(False)
+    for ax, img, title in zip(axes.ravel(), imgs, titles):
+        _density_axis(ax, img, vmax=vmax if shared_scale else robust_vmax([img]), title=title)
+    return fig
+
+
+def density_grid(hists: Mapping[tuple, np.ndarray], datasets: Sequence[str], w_values: Sequence[float]) -> Figure:
+    """Paper figure 2: rows w_R, for each data set a column p^SDE_θ(·,0) and a column p^ODE_θ(·,0).
+
+    `hists[(dataset, w_R, method)]` is a histogram; the two columns of a data set share one colour scale.
+    """
+    nc = 2 * len(datasets)
+    fig, axes = plt.subplots(len(w_values), nc, figsize=(1.75 * nc, 1.8 * len(w_values) + 0.3), squeeze=False,
+                             constrained_layout=True)
+    for j, d in enumerate(datasets):
+        vmax = robust_vmax([grid_image(hists[(d, float(w), m)]) for w in w_values for m in ("sde", "ode")])
+        for i, w in enumerate(w_values):
+            for k, m in enumerate(("sde", "ode")):
+                ax = axes[i, 2 * j + k]
+                _density_axis(ax, grid_image(hists[(d, float(w), m)]), vmax=vmax)
+                if i == 0:
+                    ax.set_title(f"{label(d)}\n{m.upper()}")
+                if 2 * j + k == 0:
+                    ax.set_ylabel(f"{W_LABEL} = {float(w):g}")
+                if i < len(w_values) - 1:
+                    ax.set_xticklabels([])
+                if 2 * j + k > 0:
+                    ax.set_yticklabels([])
+    return fig
+
+
+def _loglog_axes(ax, xlabel: str, ylabel: str):
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="major", alpha=0.5)
+
+
+def gap_vs_residual(residual: np.ndarray, gap: np.ndarray, datasets: Sequence[str], w_values: Sequence[float],
+                    paper_residual: np.ndarray | None = None, paper_gap: np.ndarray | None = None,
+                    floor: Mapping[str, float] | None = None) -> Figure:
+    """Paper figure 3: W2²(p^ODE, p^SDE) against the mean squared FP residual, log–log, one marker per data set.
+
+    Arrays are (data set × w_R). Filled markers: ours; open markers: the paper's published networks
+    (if given). Dotted horizontal lines: the Monte Carlo floor of each data set at our sample size.
+    """
+    fig, ax = plt.subplots(figsize=(5.6, 4.0), constrained_layout=True)
+    pal = _palette(len(datasets))
+    for i, d in enumerate(datasets):
+        mk = DATASET_MARKERS.get(d, "o")
+        ax.plot(residual[i], gap[i], marker=mk, color=pal[i], ls="-", lw=1, ms=6, label=f"{label(d)} (ours)")
+        for j, w in enumerate(w_values):
+            if np.isfinite(residual[i, j]) and np.isfinite(gap[i, j]):
+                ax.annotate(f"{float(w):g}", (residual[i, j], gap[i, j]), textcoords="offset points", xytext=(4, 3), fontsize=7,
+                            color=pal[i])
+        if paper_residual is not None and paper_gap is not None:
+            ax.plot(paper_residual[i], paper_gap[i], marker=mk, color=pal[i], ls=":", lw=1, ms=6, mfc="none",
+                    label=f"{label(d)} (paper)")
+        if floor is not None and d in floor:
+            ax.axhline(floor[d], color=pal[i], ls="--", lw=0.8, alpha=0.7)
+    _loglog_axes(ax, "mean squared FP residual", r"$W_2^2(p^{\mathrm{ODE}}_\theta, p^{\mathrm{SDE}}_\theta)$")
+    ax.legend(fontsize=7, ncol=2 if paper_gap is not None else 1, loc="best")
+    return fig
+
+
+def dsm_vs_residual(dsm: np.ndarray, residual: np.ndarray, datasets: Sequence[str], w_values: Sequence[float]) -> Figure:
+    """Paper figure 4: mean DSM loss (normalised per data set by its w_R = 0 value) against the FP residual."""
+    fig, ax = plt.subplots(figsize=(5.6, 4.0), constrained_layout=True)
+    pal = _palette(len(datasets))
+    for i, d in enumerate(datasets):
+        norm = dsm[i] / dsm[i, 0]
+        ax.plot(residual[i], norm, marker=DATASET_MARKERS.get(d, "o"), color=pal[i], lw=1, ms=6, label=label(d))
+        for j, w in enumerate(w_values):
+            ax.annotate(f"{float(w):g}", (residual[i, j], norm[j]), textcoords="offset points", xytext=(4, 3), fontsize=7,
+                        color=pal[i])
+    ax.set_xscale("log")
+    ax.set_xlabel("mean squared FP residual")
+    ax.set_ylabel(r"DSM loss / DSM loss at $w_R = 0$")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def comparison(sde_hist, ode_hist, truth_hist, title: str = "", linthresh: float | None = None) -> Figure:
+    """Paper figure 5: SDE density, ODE density, their difference (symmetric-log colour scale), truth."""
+    return comparisons([(sde_hist, ode_hist, truth_hist, title)], linthresh=linthresh)
+
+
+def comparisons(rows: Sequence[tuple], linthresh: float | None = None) -> Figure:
+    """Several models, one row each: (sde_hist, ode_hist, truth_hist, row_label) → SDE, ODE, ODE − SDE (symlog), truth.
+
+    The symmetric-log scale is linear within `linthresh` (default: 1 % of the row's largest |difference|).
+    """
+    fig, axes = plt.subplots(len(rows), 4, figsize=(11.6, 2.9 * len(rows)), squeeze=False, constrained_layout=True)
+    for i, (sde_hist, ode_hist, truth_hist, row_label) in enumerate(rows):
+        sde_i, ode_i, tru_i = grid_image(sde_hist), grid_image(ode_hist), grid_image(truth_hist)
+        diff = ode_i - sde_i
+        vmax = robust_vmax([sde_i, ode_i, tru_i])
+        amax = float(np.abs(diff).max()) or 1.0
+        lt = linthresh if linthresh is not None else max(amax * 1e-2, 1e-7)
+        ax = axes[i]
+        _density_axis(ax[0], sde_i, vmax=vmax, title=r"$p^{\mathrm{SDE}}_\theta$" if i == 0 else None)
+        _density_axis(ax[1], ode_i, vmax=vmax, title=r"$p^{\mathrm{ODE}}_\theta$" if i == 0 else None)
+        im = _density_axis(ax[2], diff, cmap=DIVERGING, norm=colors.SymLogNorm(linthresh=lt, vmin=-amax, vmax=amax, base=10),
+                           title=r"$p^{\mathrm{ODE}}_\theta - p^{\mathrm{SDE}}_\theta$ (symlog)" if i == 0 else None)
+        fig.colorbar(im, ax=ax[2], shrink=0.85)
+        _density_axis(ax[3], tru_i, vmax=vmax, title="truth" if i == 0 else None)
+        if row_label:
+            ax[0].set_ylabel(row_label)
+    return fig
+
+
+def _moving_average(y: np.ndarray, k: int) -> tuple[np.ndarray, slice]:
+    """Centred moving average over k points (valid part) and the slice of x it belongs to."""
+    y = np.asarray(y, float)
+    if k <= 1 or len(y) < k:
+        return y, slice(None)
+    return np.convolve(y, np.ones(k) / k, mode="valid"), slice(k // 2, k // 2 + len(y) - k + 1)
+
+
+def training_curves(logs: Mapping[tuple, Mapping[str, np.ndarray]], datasets: Sequence[str], w_values: Sequence[float],
+                    smooth: int = 9) -> Figure:
+    """Training logs: top row DSM loss, bottom row FP residual (log scale), one column per data set, one line per w_R.
+
+    `logs[(dataset, w_R)]` maps column names (step, dsm, fp_residual, …) to arrays. Thin lines: the logged batch
+    values; thick lines: their moving average over `smooth` log entries.
+    """
+    fig, axes = plt.subplots(2, len(datasets), figsize=(3.6 * len(datasets), 5.0), squeeze=False, sharex=True,
+                             constrained_layout=True)
+    pal = _palette(len(w_values))
+    for j, d in enumerate(datasets):
+        for k, w in enumerate(w_values):
+            log = logs.get((d, float(w)))
+            if log is None:
+                continue
+            for row, key in enumerate(("dsm", "fp_residual")):
+                ax = axes[row, j]
+                ax.plot(log["step"], log[key], color=pal[k], lw=0.5, alpha=0.35)
+                ys, sl = _moving_average(log[key], smooth)
+                ax.plot(np.asarray(log["step"])[sl], ys, color=pal[k], lw=1.4, label=f"{W_LABEL} = {float(w):g}" if row == 0 else None)
+        axes[0, j].set_title(label(d))
+        axes[0, j].set_yscale("log")
+        axes[1, j].set_yscale("log")
+        axes[1, j].set_xlabel("training step")
+    axes[0, 0].set_ylabel("DSM loss (batch)")
+    axes[1, 0].set_ylabel("mean squared FP residual (batch)")
+    axes[0, 0].legend(fontsize=7)
+    return fig
+
+
+def time_profiles(times: np.ndarray, curves: Mapping[str, np.ndarray], ylabel: str, logy: bool = True, logx: bool = True,
+                  title: str = "") -> Figure:
+    """Functions of time, one line each (e.g. the residual R(t) and the one-sided Lipschitz constant ℓ(t) per model)."""
+    fig, ax = plt.subplots(figsize=(5.6, 3.6), constrained_layout=True)
+    pal = _palette(len(curves))
+    for (name, y), c in zip(curves.items(), pal):
+        ax.plot(times, y, color=c, lw=1.2, label=name)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel("t")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
+def bound_vs_measured(measured: np.ndarray, bound: np.ndarray, datasets: Sequence[str], w_values: Sequence[float],
+                      floor: Mapping[str, float] | None = None, bound_local: np.ndarray | None = None) -> Figure:
+    """Measured W2(ODE, SDE) against the derived upper bound, one marker per data set, log–log with the diagonal.
+
+    Filled markers: the bound with the global one-sided Lipschitz constant; open markers (if given): with the
+    constant localised to the data region."""
+    fig, ax = plt.subplots(figsize=(5.6, 4.2), constrained_layout=True)
+    pal = _palette(len(datasets))
+    for i, d in enumerate(datasets):
+        mk = DATASET_MARKERS.get(d, "o")
+        ax.plot(bound[i], measured[i], marker=mk, ls="none", color=pal[i], ms=6, label=f"{label(d)}: $\\mathcal{{B}}$")
+        if bound_local is not None:
+            ax.plot(bound_local[i], measured[i], marker=mk, ls="none", color=pal[i], ms=6, mfc="none",
+                    label=f"{label(d)}: $\\mathcal{{B}}_{{\\mathrm{{loc}}}}$")
+        for j, w in enumerate(w_values):
+            ax.annotate(f"{float(w):g}", (bound[i, j], measured[i, j]), textcoords="offset points", xytext=(4, 3), fontsize=7,
+                        color=pal[i])
+        if floor is not None and d in floor:
+            ax.axhline(floor[d], color=pal[i], ls="--", lw=0.8, alpha=0.7)
+    vals = [measured, bound] + ([bound_local] if bound_local is not None else [])
+    lo = min(float(np.nanmin(v)) for v in vals)
+    hi = max(float(np.nanmax(v)) for v in vals)
+    ax.plot([lo, hi], [lo, hi], color="0.4", lw=0.8, ls="-", label="bound = measured")
+    _loglog_axes(ax, r"upper bound on $W_2(p^{\mathrm{ODE}}_\theta, p^{\mathrm{SDE}}_\theta)$", r"measured $W_2$")
+    ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
+def residual_field(fields: Mapping[str, np.ndarray], times: Sequence[float], box: float = metrics.BOX) -> Figure:
+    """|r_θ(x, t)| on a grid at several times, one row per model (`fields[row_label]` has shape (len(times), m, m)),
+    logarithmic colour scale per row (from the 1st percentile of the positive values to the maximum)."""
+    fig, axes = plt.subplots(len(fields), len(times), figsize=(2.3 * len(times) + 0.8, 2.45 * len(fields)), squeeze=False,
+                             constrained_layout=True)
+    for i, (row_label, residual) in enumerate(fields.items()):
+        residual = np.abs(np.asarray(residual, dtype=float))
+        pos = residual[residual > 0]
+        vmin = max(float(np.percentile(pos, 1)) if pos.size else 1e-6, 1e-8)
+        vmax = max(float(residual.max()), vmin * 10)
+        norm = colors.LogNorm(vmin=vmin, vmax=vmax)
+        im = None
+        for j, (r, t) in enumerate(zip(residual, times)):
+            im = _density_axis(axes[i, j], np.clip(r, vmin, None), norm=norm, cmap="rocket", title=f"t = {t:g}" if i == 0 else None)
+        axes[i, 0].set_ylabel(row_label)
+        fig.colorbar(im, ax=axes[i].tolist(), shrink=0.85, label=r"$|r_\theta(x,t)|$")
+    return fig
+
+
+def bound_profiles(t: np.ndarray, R: Mapping[float, np.ndarray], ell: Mapping[float, np.ndarray], title: str = "",
+                   ell_local: Mapping[float, np.ndarray] | None = None) -> Figure:
+    """The residual profile R(t) (left, log–log) and the one-sided Lipschitz estimate ℓ(t) (right; dashed: localised),
+    one colour per w_R."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
+    pal = _palette(len(R))
+    for c, w in zip(pal, R):
+        axes[0].plot(t, R[w], color=c, lw=1.2, label=f"{W_LABEL} = {float(w):g}")
+        axes[1].plot(t, ell[w], color=c, lw=1.2, label=f"{W_LABEL} = {float(w):g}")
+        if ell_local is not None:
+            axes[1].plot(t, ell_local[w], color=c, lw=1.2, ls="--")
+    axes[0].set(xscale="log", yscale="log", xlabel="t", ylabel=r"$R(t)$", title=f"{title}: FP residual" if title else "FP residual")
+    axes[1].set(xscale="log", xlabel="t", ylabel=r"$\ell(t)$", title="one-sided Lipschitz constant of the ODE velocity")
+    axes[1].axhline(0.0, color="0.5", lw=0.8)
+    axes[0].legend(fontsize=7)
+    return fig
+
+
+def agreement(x: np.ndarray, y: np.ndarray, groups: Sequence[str], xlabel: str, ylabel: str) -> Figure:
+    """Scatter of paired values (e.g. paper vs ours), log–log, coloured by group, with the diagonal."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    groups = np.asarray(groups)
+    fig, ax = plt.subplots(figsize=(4.8, 4.2), constrained_layout=True)
+    names = list(dict.fromkeys(groups.tolist()))
+    for c, g in zip(_palette(len(names)), names):
+        m = groups == g
+        ax.plot(x[m], y[m], "o", color=c, ms=5, label=g)
+    ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    lo, hi = float(min(x[ok].min(), y[ok].min())) * 0.8, float(max(x[ok].max(), y[ok].max())) * 1.25
+    ax.plot([lo, hi], [lo, hi], color="0.4", lw=0.8)
+    _loglog_axes(ax, xlabel, ylabel)
+    ax.legend(fontsize=8)
+    return fig
