@@ -18,11 +18,11 @@ venv: $(STAMP)
 
 # The book with the shipped results (fast: cached results, no training); PRESET=paper reruns at paper scale.
 book: $(STAMP)
-	$(SMK) --cores $(CORES) --config preset=$(PRESET) book
+	$(SMK) book --cores $(CORES) --config preset=$(PRESET)
 
 # The whole test suite; the CI preset's book is built first so the figure and browser checks see it.
 test: $(STAMP)
-	$(SMK) --cores $(CORES) --config preset=quick book
+	$(SMK) book --cores $(CORES) --config preset=quick
 	$(PY) -m pytest -q -rs
 
 bench: $(STAMP)
