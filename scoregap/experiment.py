@@ -106,12 +106,7 @@ def write_json_atomic(path, obj) -> None:
 
 def write_table(rows: list[dict], out: Path) -> None:
     """Long-form CSV of evaluate rows."""
-    buf = io.StringIO()
-    wr = csv.DictWriter(buf, fieldnames=TABLE_FIELDS, extrasaction="ignore")
-    wr.writeheader()
-    for r in rows:
-        wr.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
-    atomic_write_text(out, buf.getvalue())
+    write_rows(rows, TABLE_FIELDS, out)
 
 
 def read_table(path) -> list[dict]:
