@@ -70,8 +70,16 @@ def read_result(path) -> tuple[np.ndarray, np.ndarray, dict]:
     return d["hist"], d["subsample"], ast.literal_eval(str(d["info"]))
 
 
+W2_COLUMNS = ("ode_truth", "sde_truth", "ode_sde")
+"""The three W2² distances of a table row."""
+UNCERTAINTY_SUFFIXES = ("ci_low", "ci_high", "se", "debiased")
+"""Per W2² column c, the row carries c_ci_low, c_ci_high (bootstrap 95 % interval), c_se (bootstrap standard error) and
+c_debiased (bootstrap bias-corrected estimate), see metrics.w2_bootstrap."""
+UNCERTAINTY_FIELDS = tuple(f"{c}_{s}" for c in W2_COLUMNS for s in UNCERTAINTY_SUFFIXES) + ("bootstrap", "bootstrap_seed", "ci_level")
 TABLE_FIELDS = ("dataset", "w_r", "ode_truth", "sde_truth", "ode_sde", "sliced_ode_truth", "sliced_sde_truth", "sliced_ode_sde",
-                "n", "dropped_ode", "dropped_sde", "fp_residual", "final_dsm", "floor", "floor_std")
+                "n", "dropped_ode", "dropped_sde", "fp_residual", "final_dsm", "floor", "floor_std") + UNCERTAINTY_FIELDS
+"""Columns of the long-form W2² table; the uncertainty columns come last (new columns only: old readers are unaffected)."""
+CI_LEVEL = 0.95
 
 
 def floor_for(dataset: str, n: int, repeats: int = 4, seed: int = 10_000) -> tuple[float, float]:
@@ -80,11 +88,31 @@ def floor_for(dataset: str, n: int, repeats: int = 4, seed: int = 10_000) -> tup
     return metrics.noise_floor(lambda m, s: ds.sample(m, seed=s), n, repeats=repeats, seed=seed)
 
 
-def evaluate_row(dataset: str, w_r: float, ode_file, sde_file, truth_file, checkpoint=None, model=None) -> dict:
-    """W2² ODE–truth, SDE–truth, ODE–SDE (+ sliced W2² on the subsamples) for one model."""
+def w2_uncertainty(pairs: dict, bootstrap: int, seed: int, dataset: str, w_r: float) -> dict:
+    """Bootstrap columns (UNCERTAINTY_FIELDS) for {column: ((hist_a, info_a), (hist_b, info_b))}: each histogram's counts are
+    weights × (n − dropped) and are resampled multinomially (metrics.w2_bootstrap); each entry has its own seed, derived
+    from `seed`, the data set, w_R and the column. bootstrap = 0: the columns are NaN."""
+    out = {"bootstrap": int(bootstrap), "bootstrap_seed": int(seed), "ci_level": CI_LEVEL}
+    for col, ((ha, ia), (hb, ib)) in pairs.items():
+        if bootstrap <= 0:
+            out.update({f"{col}_{s}": float("nan") for s in UNCERTAINTY_SUFFIXES})
+            continue
+        ca = metrics.counts_from_weights(ha, int(ia["n"]) - int(ia["dropped"]))
+        cb = metrics.counts_from_weights(hb, int(ib["n"]) - int(ib["dropped"]))
+        iv = metrics.w2_bootstrap(ca, cb, n_boot=int(bootstrap), seed=stable_seed(seed, dataset, float(w_r), col), level=CI_LEVEL)
+        out.update({f"{col}_ci_low": iv.low, f"{col}_ci_high": iv.high, f"{col}_se": iv.se, f"{col}_debiased": iv.debiased})
+    return out
+
+
+def evaluate_row(dataset: str, w_r: float, ode_file, sde_file, truth_file, checkpoint=None, model=None, bootstrap: int = 0,
+                 bootstrap_seed: int = 0) -> dict:
+    """W2² ODE–truth, SDE–truth, ODE–SDE (+ sliced W2² on the subsamples) for one model; with bootstrap = B > 0 also a
+    95 % interval, standard error and bias-corrected value per W2² from B bootstrap replicates (w2_uncertainty)."""
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0 or bootstrap == 1:
+        raise ValueError(f"bootstrap must be 0 (no intervals) or an integer >= 2 (replicates), got {bootstrap!r}")
     ho, so, io_ = read_result(ode_file)
     hs, ss, is_ = read_result(sde_file)
-    ht, st, _ = read_result(truth_file)
+    ht, st, it = read_result(truth_file)
     row = {"dataset": dataset, "w_r": float(w_r),
            "ode_truth": metrics.w2_squared(ho, ht), "sde_truth": metrics.w2_squared(hs, ht), "ode_sde": metrics.w2_squared(ho, hs),
            "sliced_ode_truth": metrics.sliced_w2(so, st), "sliced_sde_truth": metrics.sliced_w2(ss, st), "sliced_ode_sde": metrics.sliced_w2(so, ss),
@@ -96,6 +124,8 @@ def evaluate_row(dataset: str, w_r: float, ode_file, sde_file, truth_file, check
         row["final_dsm"] = summary.get("final_dsm", float("nan"))
     elif model is not None:
         row["fp_residual"] = losses.mean_squared_residual(model, n=20_000, seed=0)
+    row.update(w2_uncertainty({"ode_truth": ((ho, io_), (ht, it)), "sde_truth": ((hs, is_), (ht, it)), "ode_sde": ((ho, io_), (hs, is_))},
+                              bootstrap, bootstrap_seed, dataset, w_r))
     return row
 
 

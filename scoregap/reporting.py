@@ -24,22 +24,86 @@ PAPER_FP = {"blob": (12.4, 0.0100, 0.00337, 0.00117), "circles2": (50.7, 0.0179,
 COLUMNS = ("ode_truth", "sde_truth", "ode_sde")
 
 
+def _finite(v) -> bool:
+    try:
+        return np.isfinite(float(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def has_intervals(row: dict, col: str = "ode_truth") -> bool:
+    """Whether a table row carries the bootstrap interval of `col` (tables written with evaluate --bootstrap B)."""
+    return _finite(row.get(f"{col}_ci_low")) and _finite(row.get(f"{col}_ci_high"))
+
+
+def with_interval(row: dict, col: str, scale: float = 1.0, digits: int = 3) -> str:
+    """'estimate [low, high]' of one W2² entry (× scale); just the estimate when the row has no interval."""
+    est = float(row[col]) * scale
+    if not has_intervals(row, col):
+        return f"{est:.{digits}g}"
+    return f"{est:.{digits}g} [{float(row[f'{col}_ci_low']) * scale:.{digits}g}, {float(row[f'{col}_ci_high']) * scale:.{digits}g}]"
+
+
 def format_tables(rows: list[dict], published: bool = False) -> str:
-    """The three W2² tables, ours beside the paper's with the relative difference."""
+    """The three W2² tables × 10³: ours as 'estimate [95 % interval]' (when the rows carry bootstrap intervals), the
+    bootstrap bias-corrected value, the Monte Carlo floor at the row's sample size, and the paper's value."""
     lines = []
     for j, col in enumerate(COLUMNS):
-        lines.append(f"\nW2² {col.replace('_', '–').upper().replace('TRUTH', 'truth')}   (ours | paper | rel. diff)")
-        lines.append(f"{'data set':<14}" + "".join(f"{'w_R=' + str(w):>28}" for w in W_R_VALUES))
+        lines.append(f"\nW2² {col.replace('_', '–').upper().replace('TRUTH', 'truth')} × 10³   "
+                     "(ours: plug-in estimate [95 % bootstrap interval] | bias-corrected | MC floor at n | paper)")
         for d in PAPER_NAMES:
-            cells = []
             for w in W_R_VALUES:
                 r = next((r for r in rows if r["dataset"] == d and float(r["w_r"]) == w), None)
                 if r is None:
-                    cells.append(f"{'–':>28}")
                     continue
                 p = PAPER_W2[(d, w)][j]
-                cells.append(f"{r[col]:>10.5f} |{p:>8.5f} |{(r[col] - p) / p:>+6.0%}")
-            lines.append(f"{LABELS[d]:<14}" + "".join(cells))
+                deb = float(r.get(f"{col}_debiased", float("nan"))) * 1e3
+                floor = float(r.get("floor", float("nan"))) * 1e3
+                lines.append(f"{LABELS[d]:<14}w_R={w:<5g}{with_interval(r, col, 1e3):>26} | {deb:>7.3g} | {floor:>6.3g} | {p * 1e3:>7.3g}"
+                             f"  (n = {int(r['n']):,})")
+    return "\n".join(lines)
+
+
+def claims_with_intervals(rows: list[dict], factor: float = 3.0, w_hi: float = 10.0) -> list[dict]:
+    """The paper's claims C1–C3 per data set, decided on the point estimates and on the 95 % bootstrap intervals.
+
+    C1: ODE–SDE at w_R = 0 ≥ factor × ODE–SDE at w_R = w_hi; C2: at w_R = 0, ODE–truth > SDE–truth; C3: SDE–truth at
+    w_R = w_hi > SDE–truth at w_R = 0. 'holds' compares the estimates; 'separated' asks the intervals to be disjoint in the
+    claimed order (C1: lower end at w_R = 0 ≥ factor × upper end at w_hi), a conservative test; None when the rows carry
+    no intervals. 'floor' is the Monte Carlo floor at the rows' sample size.
+    """
+    by = {(r["dataset"], float(r["w_r"])): r for r in rows}
+    out = []
+    for d in [d for d in PAPER_NAMES if (d, 0.0) in by and (d, w_hi) in by] + \
+             sorted({r["dataset"] for r in rows} - set(PAPER_NAMES)):
+        if (d, 0.0) not in by or (d, w_hi) not in by:
+            continue
+        r0, rh = by[(d, 0.0)], by[(d, w_hi)]
+        checks = (("C1", f"ODE–SDE at w_R = 0 ≥ {factor:g} × ODE–SDE at w_R = {w_hi:g}", (r0, "ode_sde"), (rh, "ode_sde"), factor),
+                  ("C2", "at w_R = 0: ODE–truth > SDE–truth", (r0, "ode_truth"), (r0, "sde_truth"), 1.0),
+                  ("C3", f"SDE–truth at w_R = {w_hi:g} > SDE–truth at w_R = 0", (rh, "sde_truth"), (r0, "sde_truth"), 1.0))
+        for cid, text, (ra, ca), (rb, cb), f in checks:
+            a, b = float(ra[ca]), float(rb[cb])
+            iv = has_intervals(ra, ca) and has_intervals(rb, cb)
+            out.append({"claim": cid, "dataset": d, "statement": text, "lhs": a, "rhs": b, "factor": f,
+                        "lhs_ci": (float(ra[f"{ca}_ci_low"]), float(ra[f"{ca}_ci_high"])) if iv else None,
+                        "rhs_ci": (float(rb[f"{cb}_ci_low"]), float(rb[f"{cb}_ci_high"])) if iv else None,
+                        "holds": bool(a >= f * b) if cid == "C1" else bool(a > b),
+                        "separated": (bool(float(ra[f"{ca}_ci_low"]) > f * float(rb[f"{cb}_ci_high"])) if iv else None),
+                        "floor": float(r0.get("floor", float("nan")))})
+    return out
+
+
+def format_claims(rows: list[dict], factor: float = 3.0) -> str:
+    """C1–C3 per data set with the 95 % intervals (× 10³) of the entries they compare."""
+    lines = ["\nclaims (× 10³; 'separated': the 95 % intervals do not overlap in the claimed order)"]
+    for c in claims_with_intervals(rows, factor=factor):
+        def cell(v, ci):
+            return f"{v * 1e3:.3g}" + (f" [{ci[0] * 1e3:.3g}, {ci[1] * 1e3:.3g}]" if ci else "")
+        rhs = (f"{c['factor']:g} × " if c["factor"] != 1 else "") + cell(c["rhs"], c["rhs_ci"])
+        sep = "" if c["separated"] is None else ("  separated" if c["separated"] else "  intervals overlap")
+        lines.append(f"{c['claim']} {LABELS.get(c['dataset'], c['dataset']):<13} {cell(c['lhs'], c['lhs_ci'])} vs {rhs}: "
+                     f"{'holds' if c['holds'] else 'fails'}{sep}  (floor {c['floor'] * 1e3:.3g})")
     return "\n".join(lines)
 
 
