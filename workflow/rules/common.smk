@@ -151,11 +151,12 @@ def settings(step, preset=None, overrides=None, **extra):
 # "module.py" hashes the whole module; "module.py:a,b" only the named top-level functions/classes/constants.
 CODE = {
     "train": ["training.py", "models.py", "losses.py", "datasets.py", "sde.py", "cli.py:_config,cmd_train"],
-    "sample": ["samplers.py", "models.py", "sde.py", "metrics.py",
+    "sample": ["samplers.py", "models.py", "sde.py", "metrics.py:GRID_N,BOX,_as_numpy_points,histogram",
                "experiment.py:SUBSAMPLE,stable_seed,sample_seed,run_sample", "cli.py:_config,cmd_sample"],
-    "truth": ["datasets.py", "sde.py", "metrics.py", "experiment.py:SUBSAMPLE,stable_seed,run_truth", "cli.py:_config,cmd_truth"],
+    "truth": ["datasets.py", "sde.py", "metrics.py:GRID_N,BOX,_as_numpy_points,histogram", "experiment.py:SUBSAMPLE,stable_seed,run_truth", "cli.py:_config,cmd_truth"],
     "evaluate": ["metrics.py", "losses.py", "models.py", "datasets.py",
-                 "experiment.py:TABLE_FIELDS,read_result,floor_for,evaluate_row,write_table", "cli.py:cmd_evaluate"],
+                 "experiment.py:W2_COLUMNS,UNCERTAINTY_SUFFIXES,UNCERTAINTY_FIELDS,TABLE_FIELDS,CI_LEVEL,stable_seed,read_result,"
+                 "floor_for,w2_uncertainty,evaluate_row,write_table,write_rows", "cli.py:cmd_evaluate"],
     "residuals": ["losses.py", "models.py", "experiment.py:RESIDUAL_FIELDS,residual_rows,write_rows", "cli.py:cmd_residuals"],
 }
 
@@ -255,6 +256,29 @@ def checkpoint(dataset, w, seed=0):
 # null: the CLI's default.
 FLOOR_REPEATS = config.get("floor_repeats")
 FLOOR_ARG = "" if FLOOR_REPEATS is None else f"--floor-repeats {int(FLOOR_REPEATS)}"
+
+# Bootstrap replicates per W2² entry (evaluate --bootstrap B --bootstrap-seed S): the 95 % intervals, standard errors and
+# bias-corrected values of the tables.  null: the preset's default below (quick is kept small so the CI book stays fast).
+# B is set by cost: each replicate is one exact 4096-point OT solve (≈ 1 s at 20 000 samples, ≈ 2 s at 10⁶ on one core),
+# so the 36 cpu entries at B = 16 and the 24 published entries at B = 8 take about 20 minutes of one core together.
+BOOTSTRAP_DEFAULT = {"quick": 20, "cpu": 16, "paper": 16}
+PUBLISHED_BOOTSTRAP_DEFAULT = 8
+BOOTSTRAP_SEED = int(config.get("bootstrap_seed", 0) or 0)
+
+
+def bootstrap_arg(preset, key="bootstrap", default=None):
+    value = config.get(key)
+    b = (default if default is not None else BOOTSTRAP_DEFAULT.get(preset, 16)) if value is None else value
+    try:
+        b = int(b)
+    except (TypeError, ValueError):
+        _fail(f"{key} must be an integer (0: no intervals, or >= 2 bootstrap replicates), not {value!r}")
+    if b < 0 or b == 1:
+        _fail(f"{key} must be 0 (no intervals) or >= 2 bootstrap replicates, not {b}")
+    return f"--bootstrap {b} --bootstrap-seed {BOOTSTRAP_SEED}"
+
+
+BOOTSTRAP_ARG = bootstrap_arg(PRESET)
 
 TABLES = [f"{run_dir(s)}/w2.csv" for s in SEEDS]
 

@@ -107,7 +107,7 @@ def evaluate_checkpoint_arg(wc):
 
 
 rule evaluate:
-    """W2² ODE–truth, SDE–truth, ODE–SDE (+ sliced W2², FP residual) for the model grid → CSV table."""
+    """W2² ODE–truth, SDE–truth, ODE–SDE (+ bootstrap intervals, sliced W2², FP residual) for the model grid → CSV table."""
     input:
         unpack(evaluate_inputs),
         code=code_files("evaluate"),
@@ -121,6 +121,7 @@ rule evaluate:
         ws=" ".join(WS),
         checkpoints=evaluate_checkpoint_arg,
         floor=FLOOR_ARG,
+        bootstrap=BOOTSTRAP_ARG,
         code=CODE_HASH["evaluate"],
         upstream=lambda wc: _digest([sample_fingerprint(d, w, seed_of_run(wc.run)) for d in DATASETS for w in WS], truth_fingerprint()),
     log:
@@ -129,4 +130,4 @@ rule evaluate:
     shell:
         "{PYTHON} -m scoregap evaluate --preset {params.preset} --samples-dir data/results/{wildcards.run}/samples"
         " --truth-dir data/results/{params.preset}/truth {params.checkpoints}"
-        " --dataset {params.datasets} --w-r {params.ws} {params.floor} --out {output.csv} --threads {threads} > {log} 2>&1"
+        " --dataset {params.datasets} --w-r {params.ws} {params.floor} {params.bootstrap} --out {output.csv} --threads {threads} > {log} 2>&1"

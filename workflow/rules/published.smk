@@ -96,6 +96,7 @@ rule published_evaluate:
         preset=PUBLISHED_PRESET,
         datasets=" ".join(PUBLISHED_DATASETS),
         floor=FLOOR_ARG,
+        bootstrap=bootstrap_arg(PUBLISHED_PRESET, "published_bootstrap", PUBLISHED_BOOTSTRAP_DEFAULT),
         code=CODE_HASH["evaluate"],
         upstream=_digest(settings("sample", PUBLISHED_PRESET, PUBLISHED_OVERRIDES), CODE_HASH["sample"],
                          truth_fingerprint(PUBLISHED_PRESET, PUBLISHED_OVERRIDES)),
@@ -106,7 +107,7 @@ rule published_evaluate:
         NEED_REFERENCE
         + "{PYTHON} -m scoregap evaluate --preset {params.preset} --published {REF}"
         " --samples-dir data/results/published/samples --truth-dir data/results/published/truth"
-        " --dataset {params.datasets} {params.floor} --out {output.csv} --threads {threads} > {log} 2>&1"
+        " --dataset {params.datasets} {params.floor} {params.bootstrap} --out {output.csv} --threads {threads} > {log} 2>&1"
 
 
 RESIDUAL_MODELS = [f"data/checkpoints/cpu/{d}_w{w}.pt" for d in sg_datasets.PAPER_NAMES for w in PUBLISHED_WS]
