@@ -238,8 +238,9 @@ class Book:
         return metrics.histogram(x)[0]
 
     # ------------------------------------------------------------------ tables
-    def table(self) -> list[dict]:
-        """W2² rows (experiment.TABLE_FIELDS) of every (data set, w_R) of this run."""
+    def table(self, bootstrap: int = 0) -> list[dict]:
+        """W2² rows (experiment.TABLE_FIELDS) of every (data set, w_R) of this run. Recomputed rows get `bootstrap`
+        replicates per W2² entry (intervals, SE, bias-corrected value; 0: none); shipped tables carry their own."""
         if not self.recompute:
             p = self.results_dir / "w2.csv"
             if not p.is_file():
@@ -255,11 +256,12 @@ class Book:
         for d in self.datasets:
             for w in self.w_values:
                 ode, sde, tru = self.sample_file(d, w, "ode"), self.sample_file(d, w, "sde"), self.truth_file(d)
-                out = self._cache("rows", f"{model_name(d, w)}_{_key(ode.name, sde.name, tru.name)}.json")
+                key = _key(ode.name, sde.name, tru.name) if not bootstrap else _key(ode.name, sde.name, tru.name, "bootstrap", bootstrap, self.seed)
+                out = self._cache("rows", f"{model_name(d, w)}_{key}.json")
                 if out.is_file():
                     row = json.loads(out.read_text())
                 else:
-                    row = evaluate_row(d, w, ode, sde, tru, checkpoint=self.checkpoint(d, w))
+                    row = evaluate_row(d, w, ode, sde, tru, checkpoint=self.checkpoint(d, w), bootstrap=bootstrap, bootstrap_seed=self.seed)
                     out.write_text(json.dumps(row))
                 rows.append(row)
         return rows
@@ -497,13 +499,16 @@ def precomputed_hist(reference_dir, kind: str, dataset: str, w_r: float | None =
     return h / h.sum()
 
 
-def evaluate_row(dataset: str, w_r: float, ode_file, sde_file, truth_file, checkpoint) -> dict:
-    """`experiment.evaluate_row` (same fields, same values) with W2² restricted to the histograms' support (3–5× faster)."""
+def evaluate_row(dataset: str, w_r: float, ode_file, sde_file, truth_file, checkpoint, bootstrap: int = 0, bootstrap_seed: int = 0) -> dict:
+    """`experiment.evaluate_row` (same fields, same values), with `bootstrap` replicates per W2² entry
+    (experiment.w2_uncertainty: 95 % interval, SE, bias-corrected value; 0: none)."""
     ho, so, io_ = experiment.read_result(ode_file)
     hs, ss, is_ = experiment.read_result(sde_file)
-    ht, st, _ = experiment.read_result(truth_file)
+    ht, st, it = experiment.read_result(truth_file)
     model, _, summary = load_checkpoint(checkpoint)
-    return {"dataset": dataset, "w_r": float(w_r),
+    unc = experiment.w2_uncertainty({"ode_truth": ((ho, io_), (ht, it)), "sde_truth": ((hs, is_), (ht, it)), "ode_sde": ((ho, io_), (hs, is_))},
+                                    int(bootstrap), int(bootstrap_seed), dataset, w_r)
+    return {**unc, "dataset": dataset, "w_r": float(w_r),
             "ode_truth": w2_support(ho, ht), "sde_truth": w2_support(hs, ht), "ode_sde": w2_support(ho, hs),
             "sliced_ode_truth": metrics.sliced_w2(so, st), "sliced_sde_truth": metrics.sliced_w2(ss, st),
             "sliced_ode_sde": metrics.sliced_w2(so, ss), "n": io_["n"], "dropped_ode": io_["dropped"], "dropped_sde": is_["dropped"],
@@ -522,10 +527,8 @@ def noise_floor(dataset: str, n: int, repeats: int = 3, seed: int = 0) -> tuple[
 
 
 def w2_support(a, b) -> float:
-    """Exact W2² between two grid histograms, restricted to the union of their supports (same value, faster)."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    s = (a > 0) | (b > 0)
-    return metrics.w2_squared(a[s], b[s], points=metrics.grid_points()[s])
+    """Exact W2² between two grid histograms (metrics.w2_squared, which solves on the union of their supports)."""
+    return metrics.w2_squared(a, b)
 
 
 # ---------------------------------------------------------------------- checks used in the chapters

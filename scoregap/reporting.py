@@ -64,6 +64,53 @@ def format_tables(rows: list[dict], published: bool = False) -> str:
     return "\n".join(lines)
 
 
+def _fmt(v, digits: int = 3) -> str:
+    return f"{float(v):.{digits}g}" if _finite(v) else "–"
+
+
+def interval_table(rows: list[dict], col: str, names, w_values, floors: dict | None = None, paper: np.ndarray | None = None,
+                   scale: float = 1e3):
+    """pandas DataFrame of one W2² column (× scale), one line per (data set, w_R): the plug-in estimate with its 95 %
+    bootstrap interval, the bootstrap SE, the bias-corrected estimate, the Monte Carlo floor at the row's sample size
+    (`floors[d] = (mean, std)`, else the row's floor columns) and, if given, the paper's value ((data set × w_R) array)."""
+    import pandas as pd
+
+    recs = []
+    for i, d in enumerate(names):
+        for j, w in enumerate(w_values):
+            r = next((r for r in rows if r["dataset"] == d and float(r["w_r"]) == float(w)), None)
+            if r is None:
+                continue
+            fl = floors[d] if floors and d in floors else (r.get("floor", float("nan")), r.get("floor_std", float("nan")))
+            rec = {"data set": LABELS.get(d, d), "w_R": f"{float(w):g}",
+                   "estimate [95 % CI]": with_interval(r, col, scale),
+                   "SE": _fmt(float(r.get(f"{col}_se", float("nan"))) * scale),
+                   "bias-corrected": _fmt(float(r.get(f"{col}_debiased", float("nan"))) * scale),
+                   "MC floor ± std": f"{_fmt(float(fl[0]) * scale)} ± {_fmt(float(fl[1]) * scale, 2)}"}
+            if paper is not None:
+                rec["paper"] = _fmt(paper[i, j] * scale)
+            recs.append(rec)
+    return pd.DataFrame(recs).set_index(["data set", "w_R"])
+
+
+def claims_frame(rows: list[dict], factor: float = 3.0, floors: dict | None = None, scale: float = 1e3):
+    """pandas DataFrame of claims_with_intervals (values × scale, intervals in brackets)."""
+    import pandas as pd
+
+    recs = []
+    for c in claims_with_intervals(rows, factor=factor):
+        def cell(v, ci):
+            return _fmt(v * scale) + (f" [{_fmt(ci[0] * scale)}, {_fmt(ci[1] * scale)}]" if ci else "")
+        fl = floors[c["dataset"]][0] if floors and c["dataset"] in floors else c["floor"]
+        recs.append({"claim": c["claim"], "data set": LABELS.get(c["dataset"], c["dataset"]), "statement": c["statement"],
+                     "left [95 % CI]": cell(c["lhs"], c["lhs_ci"]),
+                     "right [95 % CI]": (f"{c['factor']:g} × " if c["factor"] != 1 else "") + cell(c["rhs"], c["rhs_ci"]),
+                     "holds (estimates)": "yes" if c["holds"] else "no",
+                     "holds (intervals separated)": "–" if c["separated"] is None else ("yes" if c["separated"] else "no"),
+                     "MC floor": _fmt(fl * scale)})
+    return pd.DataFrame(recs)
+
+
 def claims_with_intervals(rows: list[dict], factor: float = 3.0, w_hi: float = 10.0) -> list[dict]:
     """The paper's claims C1–C3 per data set, decided on the point estimates and on the 95 % bootstrap intervals.
 

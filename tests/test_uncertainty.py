@@ -113,3 +113,60 @@ def test_bootstrap_interval_covers_the_population_w2():
     # the plug-in estimate is biased upward; the bias-corrected one is closer on average
     assert np.mean(ests) > theta, msg
     assert abs(np.mean(debs) - theta) < abs(np.mean(ests) - theta), msg
+
+
+def _fake_results(folder, n=400):
+    """ODE, SDE and truth files of the `evaluate` layout, all made of exact blob samples (different seeds)."""
+    from scoregap import config, experiment
+
+    for name, seed in (("blob_w0.0_ode", 1), ("blob_w0.0_sde", 2), ("truth_blob", 3)):
+        experiment.run_truth(config.make("quick", n_samples=n, truth_seed=seed), "blob", folder / f"{name}.npz")
+
+
+def test_evaluate_cli_writes_interval_columns_after_the_old_ones(tmp_path, capsys):
+    from scoregap import cli, experiment, reporting
+
+    _fake_results(tmp_path)
+    out = tmp_path / "w2.csv"
+    args = ["evaluate", "--samples-dir", str(tmp_path), "--dataset", "blob", "--w-r", "0.0", "--floor-repeats", "0", "--out", str(out)]
+    assert cli.main([*args, "--bootstrap", "6", "--bootstrap-seed", "3"]) == 0
+    header = out.read_text().splitlines()[0].split(",")
+    old = ["dataset", "w_r", "ode_truth", "sde_truth", "ode_sde", "sliced_ode_truth", "sliced_sde_truth", "sliced_ode_sde",
+           "n", "dropped_ode", "dropped_sde", "fp_residual", "final_dsm", "floor", "floor_std"]
+    assert header[:len(old)] == old  # backward compatible: new columns only, appended
+    assert {"ode_truth_ci_low", "ode_truth_ci_high", "ode_truth_se", "ode_truth_debiased", "ode_sde_debiased", "bootstrap"} <= set(header)
+    (row,) = experiment.read_table(out)
+    for c in ("ode_truth", "sde_truth", "ode_sde"):
+        assert 0 <= row[f"{c}_ci_low"] <= row[f"{c}_debiased"] <= row[f"{c}_ci_high"] and row[f"{c}_se"] > 0
+    assert row["bootstrap"] == 6 and row["bootstrap_seed"] == 3
+    first = out.read_text()
+    assert cli.main([*args, "--bootstrap", "6", "--bootstrap-seed", "3"]) == 0
+    assert out.read_text() == first  # seeded
+    printed = capsys.readouterr().out
+    assert "[" in reporting.with_interval(row, "ode_sde", 1e3) and "claims" in printed
+    # without --bootstrap: the columns exist and are empty (nan)
+    assert cli.main(args) == 0
+    (row0,) = experiment.read_table(out)
+    assert row0["ode_sde"] == row["ode_sde"] and row0["ode_sde_ci_low"] != row0["ode_sde_ci_low"]
+    assert not reporting.has_intervals(row0)
+    assert cli.main([*args, "--bootstrap", "1"]) == 2
+    assert "--bootstrap" in capsys.readouterr().err
+
+
+def test_claims_with_intervals():
+    from scoregap import reporting
+
+    def row(w, ot, st, os_, lo=0.8, hi=1.2):
+        r = {"dataset": "checker", "w_r": w, "ode_truth": ot, "sde_truth": st, "ode_sde": os_, "floor": 0.01, "n": 20000}
+        for c, v in (("ode_truth", ot), ("sde_truth", st), ("ode_sde", os_)):
+            r[f"{c}_ci_low"], r[f"{c}_ci_high"] = lo * v, hi * v
+        return r
+
+    rows = [row(0.0, 0.07, 0.009, 0.067), row(10.0, 0.088, 0.088, 0.0077)]
+    got = {c["claim"]: c for c in reporting.claims_with_intervals(rows)}
+    assert all(c["holds"] for c in got.values())
+    assert got["C1"]["separated"] and got["C2"]["separated"] and got["C3"]["separated"]
+    wide = [row(0.0, 0.07, 0.009, 0.067, 0.3, 2.0), row(10.0, 0.088, 0.088, 0.0077, 0.3, 2.0)]
+    got = {c["claim"]: c for c in reporting.claims_with_intervals(wide)}
+    assert all(c["holds"] for c in got.values()) and not got["C1"]["separated"]  # 0.3·67 < 3 × 2·7.7
+    assert len(reporting.claims_frame(rows)) == 3
