@@ -9,6 +9,7 @@ with a leading model dimension, so an ensemble of networks is evaluated with bat
 """
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -34,13 +35,71 @@ def _lin(h: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None = None) -> tor
     return out + b.unsqueeze(-2) if b is not None else out
 
 
-def _act(u: torch.Tensor, second: bool = False):
-    """For u = βz: softplus(u) (= β·softplus_β(z)), σ(u) and, if asked, σ'(u) = σ(u)(1-σ(u)) (fused built-in kernels)."""
+def _act_values(u: torch.Tensor, second: bool, inplace: bool = False):
+    """softplus(u) = relu(u) - log σ(|u|) and σ(u) from one sigmoid (F.softplus is several times slower on CPU).
+
+    σ(|u|) = max(σ, 1 - σ) = |σ - ½| + ½. With `inplace` the softplus overwrites u (a temporary of the caller).
+    """
     sig = torch.sigmoid(u)
-    sp = F.softplus(u)
-    if second:
-        return sp, sig, sig * (1.0 - sig)
-    return sp, sig
+    m = (sig - 0.5).abs_().add_(0.5)
+    q = (1.0 - sig).mul_(sig) if second else None
+    sp = (u.clamp_(min=0.0) if inplace else torch.relu(u)).sub_(m.log_())
+    return (sp, sig, q) if second else (sp, sig)
+
+
+class _Act(torch.autograd.Function):
+    """The activation triple with a hand-written backward: dsp = σ du, dσ = σ' du, dσ' = σ'(1 - 2σ) du."""
+
+    @staticmethod
+    def forward(ctx, u: torch.Tensor, second: bool):
+        out = _act_values(u, second)
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(*out[1:])
+        return out
+
+    @staticmethod
+    def backward(ctx, g_sp, g_sig, g_q=None):
+        saved = ctx.saved_tensors
+        sig = saved[0]
+        q = saved[1] if len(saved) > 1 else None
+        grad = None
+        if g_sp is not None:
+            grad = g_sp * sig
+        if g_sig is not None:
+            t = g_sig * (q if q is not None else sig * (1.0 - sig))
+            grad = t if grad is None else grad.add_(t)
+        if g_q is not None:
+            t = g_q * q * (1.0 - 2.0 * sig)
+            grad = t if grad is None else grad.add_(t)
+        return grad, None
+
+
+def _act(u: torch.Tensor, second: bool = False):
+    """For u = βz: softplus(u) (= β·softplus_β(z)), σ(u) and, if asked, σ'(u) = σ(u)(1-σ(u)).
+
+    u must be a temporary (a layer's pre-activation): without autograd it is overwritten by the softplus.
+    """
+    if _graph(u):
+        return _Act.apply(u, second)
+    return _act_values(u, second, inplace=True)
+
+
+def _graph(*tensors) -> bool:
+    """Whether autograd records these operations (else the passes work in place)."""
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
+@contextlib.contextmanager
+def flush_denormals():
+    """Flush float denormals to zero (FTZ/DAZ) inside the block: σ(u) of a saturated unit (u < -87) is a denormal,
+    and arithmetic on denormals is about twice as slow on x86; the values lost are below 1.2e-38. PyTorch has no
+    getter for the mode, so the block restores its default (off)."""
+    changed = torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if changed:
+            torch.set_flush_denormal(False)
 
 
 def _scaled(p: Params):
@@ -64,9 +123,14 @@ def input_grad_fn(p: Params, inp: torch.Tensor) -> torch.Tensor:
     h1, s1 = _act(_lin(inp, W1, b1))
     h2, s2 = _act(_lin(h1, W2, b2))
     s3 = torch.sigmoid(_lin(h2, W3, b3))
-    g = s3 * W4.squeeze(-2).unsqueeze(-2)  # dφ/du3, W4 already divided by β
-    g = torch.matmul(g, W3) * s2
-    g = torch.matmul(g, W2) * s1
+    if _graph(inp, *p):
+        g = s3 * W4.squeeze(-2).unsqueeze(-2)  # dφ/du3, W4 already divided by β
+        g = torch.matmul(g, W3) * s2
+        g = torch.matmul(g, W2) * s1
+    else:  # the same products, in place
+        g = s3.mul_(W4.squeeze(-2).unsqueeze(-2))
+        g = torch.matmul(g, W3).mul_(s2)
+        g = torch.matmul(g, W2).mul_(s1)
     return torch.matmul(g, W1)
 
 
@@ -74,26 +138,31 @@ def fp_terms_fn(p: Params, inp: torch.Tensor):
     """φ, ∂_tφ, ∇_xφ and Δ_xφ by forward-mode propagation of (value, ∂_t, ∂_x, ∂_y, Laplacian).
 
     For u = W h + b and h' = sp(u): ∂h' = σ(u) ∂u and Δh' = σ'(u)(|∂_x u|² + |∂_y u|²) + σ(u) Δu,
-    so the Laplacian needs only one extra stream, not the two diagonal second derivatives.
+    so the Laplacian needs only one extra stream, not the two diagonal second derivatives. The five
+    streams are stacked as (..., 5, n, width) so each layer is one matmul; without autograd the
+    next layer's streams are written over that matmul's output.
     """
     W1, b1, W2, b2, W3, b3, W4, b4 = _scaled(p)
-    u = _lin(inp, W1, b1)
-    h, s, q = _act(u, second=True)
+    graph = _graph(inp, *p)
+    h, s, q = _act(_lin(inp, W1, b1), second=True)
     Wt, Wx, Wy = W1[..., 0].unsqueeze(-2), W1[..., 1].unsqueeze(-2), W1[..., 2].unsqueeze(-2)
-    d_t, d_x, d_y = s * Wt, s * Wx, s * Wy
-    lap = q * (Wx * Wx + Wy * Wy)
-    for W, b in ((W2, b2), (W3, b3)):
-        n = h.shape[-2]
-        z = _lin(torch.cat([h, d_t, d_x, d_y, lap], dim=-2), W)
-        u = z[..., :n, :] + b.unsqueeze(-2)
-        ut, ux, uy, ul = z[..., n:2 * n, :], z[..., 2 * n:3 * n, :], z[..., 3 * n:4 * n, :], z[..., 4 * n:, :]
-        h, s, q = _act(u, second=True)
-        d_t, d_x, d_y = s * ut, s * ux, s * uy
-        lap = q * (ux * ux + uy * uy) + s * ul
+    S = torch.stack([h, s * Wt, s * Wx, s * Wy, q * (Wx * Wx + Wy * Wy)], dim=-3)
     n = h.shape[-2]
-    out = _lin(torch.cat([h, d_t, d_x, d_y, lap], dim=-2), W4)[..., 0]
-    phi = out[..., :n] + b4
-    return phi, out[..., n:2 * n], torch.stack([out[..., 2 * n:3 * n], out[..., 3 * n:4 * n]], dim=-1), out[..., 4 * n:]
+    for W, b in ((W2, b2), (W3, b3)):
+        z = _lin(S.flatten(-3, -2), W).unflatten(-2, (5, n))
+        if graph:  # unbind (not slicing) keeps the backward to a single stack
+            u, ut, ux, uy, ul = z.unbind(-3)
+            h, s, q = _act(u + b.unsqueeze(-2), second=True)
+            S = torch.stack([h, s * ut, s * ux, s * uy, q * (ux * ux + uy * uy) + s * ul], dim=-3)
+        else:
+            u, _, ux, uy, ul = z.unbind(-3)
+            _, s, q = _act(u.add_(b.unsqueeze(-2)), second=True)  # softplus written into z[..., 0, :, :]
+            lap = (ux * ux).addcmul_(uy, uy).mul_(q)
+            ul.mul_(s).add_(lap)
+            z[..., 1:4, :, :].mul_(s.unsqueeze(-3))
+            S = z
+    phi, dt, dx, dy, lap = _lin(S.flatten(-3, -2), W4)[..., 0].unflatten(-1, (5, n)).unbind(-2)
+    return phi + b4, dt, torch.stack([dx, dy], dim=-1), lap
 
 
 def make_input(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

