@@ -52,7 +52,7 @@ def cmd_sample(args) -> int:
     jobs = []  # (model, dataset, w_r, label)
     if args.published:
         root = Path(args.published)
-        for d in datasets.PAPER_NAMES:
+        for d in args.published_dataset:
             for w in PUBLISHED_W:
                 jobs.append((load_published(root / "weights" / f"{d}_w{w}.npz"), d, float(w), {"model": "published"}))
     for ck in args.checkpoint or []:
@@ -179,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(s)
     s.add_argument("--checkpoint", nargs="*", help="checkpoint file(s) written by `train`")
     s.add_argument("--published", help="folder laid out like the authors' release (weights/<dataset>_w<w_R>.npz): sample all 12 networks")
+    s.add_argument("--published-dataset", nargs="+", default=list(datasets.PAPER_NAMES), choices=datasets.PAPER_NAMES,
+                   help="with --published: only these data sets' four networks (default: all three)")
     s.add_argument("--method", nargs="+", default=["ode", "sde"], choices=experiment.METHODS, help="sampler(s)")
     g = s.add_mutually_exclusive_group(required=True)
     g.add_argument("--out", help="result file for one model and one sampler")

@@ -1,5 +1,6 @@
 """The command line: help texts and clear errors."""
 import subprocess
+from pathlib import Path
 import sys
 
 import pytest
@@ -39,3 +40,22 @@ def test_train_sample_truth_evaluate_end_to_end(tmp_path):
     info = experiment.run_truth(__import__("scoregap.config", fromlist=["make"]).make("quick", n_samples=500), "blob", tmp_path / "t2.npz")
     hist, sub, info2 = experiment.read_result(tmp_path / "t" / "truth_blob.npz")
     assert info2 == info and abs(hist.sum() - 1) < 1e-12
+
+
+def test_sample_published_dataset_filter(tmp_path, capsys):
+    """--published-dataset samples only the named data sets' networks (a release folder with only those is enough)."""
+    import numpy as np
+
+    from scoregap.results import load_checkpoint
+
+    (tmp_path / "ref" / "weights").mkdir(parents=True)
+    net = load_checkpoint(Path(__file__).resolve().parent.parent / "data/checkpoints/cpu/blob_w0.0.pt")[0]  # a trained network keeps its samples in the box
+    for w in ("0.0", "0.1", "1.0", "10.0"):
+        np.savez(tmp_path / "ref" / "weights" / f"blob_w{w}.npz", **{k: v.detach().numpy() for k, v in net.state_dict().items()})
+    out = tmp_path / "s"
+    assert cli.main(["sample", "--preset", "quick", "--set", "n_samples=64", "nfe=20", "--no-progress", "--published", str(tmp_path / "ref"),
+                     "--published-dataset", "blob", "--method", "ode", "--out-dir", str(out)]) == 0
+    assert sorted(p.name for p in out.glob("*.npz")) == [f"blob_w{w}_ode.npz" for w in ("0.0", "0.1", "1.0", "10.0")]
+    with pytest.raises(SystemExit):
+        cli.main(["sample", "--published", str(tmp_path / "ref"), "--published-dataset", "moons", "--out-dir", str(out)])
+    assert "invalid choice: 'moons'" in capsys.readouterr().err
