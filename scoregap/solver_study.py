@@ -80,8 +80,12 @@ def check_settings(n, steps, heun_steps, rtols, paper_nfe) -> None:
 
 def run(score, dataset: str, n: int, label: str = "exact", w_r: float = float("nan"), steps=STEPS, heun_steps=HEUN_STEPS,
         paper_nfe: int = PAPER_NFE, rtols=RTOLS, seed: int = 0, floor: tuple[float, float] | None = None, floor_repeats: int = 4,
-        progress: bool = True) -> list[dict]:
-    """Rows (FIELDS) of the solver study of one score: Euler/Heun/dopri5 ODE and Euler–Maruyama SDE against steps."""
+        progress: bool = True, truth: bool = True, same_grid: bool = True) -> list[dict]:
+    """Rows (FIELDS) of the solver study of one score: Euler/Heun/dopri5 ODE and Euler–Maruyama SDE against steps.
+
+    `truth=False` / `same_grid=False` leave the columns truth / ode_sde_same NaN (each W2² costs about a second:
+    the CI-sized book chapter skips them); every other number is unchanged.
+    """
     steps, heun_steps, rtols = sorted(set(steps)), sorted(set(heun_steps)), sorted(set(float(r) for r in rtols), reverse=True)
     check_settings(n, steps, heun_steps, rtols, paper_nfe)
     n = int(n)
@@ -89,7 +93,7 @@ def run(score, dataset: str, n: int, label: str = "exact", w_r: float = float("n
     ref_grid = max(grids, key=lambda g: (solvers.steps(g[1], g[0]), g[0] == "paper"))
     gen = torch.Generator().manual_seed(experiment.stable_seed(seed, label, "x_T"))
     x_T = sde.sample_prior(n, generator=gen)  # x_T ~ N(0, ½ I), shared by every ODE solver
-    truth, _ = metrics.histogram(datasets.get(dataset).sample(n, seed=experiment.stable_seed(seed, dataset, "truth")))
+    truth_hist = metrics.histogram(datasets.get(dataset).sample(n, seed=experiment.stable_seed(seed, dataset, "truth")))[0] if truth else None
     if floor is None:
         floor = experiment.floor_for(dataset, n, repeats=floor_repeats, seed=experiment.stable_seed(seed, dataset, "floor"))
     jobs = ([("em", g) for g in grids] + [("dopri5", r) for r in rtols] + [("euler", g) for g in grids]
@@ -112,21 +116,35 @@ def run(score, dataset: str, n: int, label: str = "exact", w_r: float = float("n
         hist, dropped = metrics.histogram(x)
         results[(solver, key)] = (hist, dropped, seconds, nfe)
     bar.close()
-    sde_ref = results[("em", ref_grid)][0]
-    ode_ref = results[("dopri5", rtols[-1])][0]
+    hists = {k: v[0] for k, v in results.items()}
+    hists["truth"] = truth_hist
+    memo = {}
+
+    def dist(a, b) -> float:
+        """W2² between two named histograms, each unordered pair computed once; 0 for a histogram and itself."""
+        if a == b:
+            return 0.0
+        key = frozenset((a, b))
+        if key not in memo:
+            memo[key] = w2(hists[a], hists[b])
+        return memo[key]
+
+    sde_ref, ode_ref = ("em", ref_grid), ("dopri5", rtols[-1])
     nan = float("nan")
     rows = []
     for (solver, key), (hist, dropped, seconds, nfe) in results.items():
+        me = (solver, key)
         grid = key if solver != "dopri5" else None
         row = {"score": label, "dataset": dataset, "w_r": float(w_r), "solver": solver, "order": solvers.ORDERS[solver],
                "schedule": grid[0] if grid else "adaptive", "steps": solvers.steps(grid[1], grid[0]) if grid else nan,
-               "nfe": int(nfe), "rtol": float(key) if solver == "dopri5" else nan, "n": n, "truth": w2(hist, truth),
+               "nfe": int(nfe), "rtol": float(key) if solver == "dopri5" else nan, "n": n,
+               "truth": dist(me, "truth") if truth else nan,
                "dropped": int(dropped), "seconds": round(seconds, 2), "floor": float(floor[0]), "floor_std": float(floor[1])}
         if solver == "em":
-            row.update(ode_sde=w2(ode_ref, hist), ode_sde_same=nan, ode_ref=nan)
+            row.update(ode_sde=dist(ode_ref, me), ode_sde_same=nan, ode_ref=nan)
         else:
-            same = results.get(("em", grid)) if grid else None
-            row.update(ode_sde=w2(hist, sde_ref), ode_sde_same=w2(hist, same[0]) if same else nan, ode_ref=w2(hist, ode_ref))
+            same = ("em", grid) if grid and ("em", grid) in results and same_grid else None
+            row.update(ode_sde=dist(me, sde_ref), ode_sde_same=dist(me, same) if same else nan, ode_ref=dist(me, ode_ref))
         rows.append({k: row[k] for k in FIELDS})
     order = {"euler": 0, "heun": 1, "dopri5": 2, "em": 3}
     rows.sort(key=lambda r: (order[r["solver"]], r["nfe"]))
