@@ -34,7 +34,7 @@ NOTEBOOK_DIR = ROOT / "notebooks"
 REF_DIR = ROOT / "data" / "figure_refs"
 TOLERANCE_FILE = REF_DIR / "tolerances.json"
 NOTEBOOKS = ("true_dynamics", "neural_score", "particle_dynamics", "fp_residual_bound", "closing_the_gap",
-             "published_networks", "appendix")
+             "published_networks", "solver_study", "appendix")
 """The book's chapters in reading order (notebooks/<name>.md)."""
 CI_PRESET = "quick"
 DEFAULT_SEED = 1

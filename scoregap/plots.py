@@ -409,3 +409,64 @@ def w2_intervals(est: Mapping[str, np.ndarray], low: Mapping[str, np.ndarray], h
             ax.set_ylabel(rf"$10^{{{int(round(np.log10(scale)))}}}\,W_2^2$" if scale != 1 else r"$W_2^2$")
     axes[0, -1].legend(fontsize=7, loc="best")
     return fig
+
+
+SOLVER_STYLES = {"euler": ("Euler ODE (order 1)", "o", "-"), "heun": ("Heun ODE (order 2)", "s", "-"),
+                 "dopri5": ("dopri5 ODE (adaptive, rtol)", "D", "-"), "em": ("Euler–Maruyama SDE", "v", "--")}
+"""Legend label, marker and line style of each solver in `solver_study`."""
+
+
+def solver_study(rows: Sequence[Mapping], scores: Sequence[str] | None = None, titles: Mapping[str, str] | None = None,
+                 scale: float = 1e3) -> Figure:
+    """W2² ODE–SDE against score evaluations, log–log: one column per score, one line per solver, MC floor band.
+
+    Top row: `ode_sde` (an ODE solver against the finest SDE run; Euler–Maruyama against the reference ODE run).
+    Bottom row: `ode_ref`, W2² of each ODE run to the reference ODE solution from the same x_T (discretisation error
+    alone; no Monte Carlo floor). Open markers: the paper's grid (schedule "paper"); dopri5 points are labelled by rtol.
+    """
+    from matplotlib.ticker import NullFormatter
+
+    scores = list(scores or dict.fromkeys(r["score"] for r in rows))
+    fig, axes = plt.subplots(2, len(scores), figsize=(3.4 * len(scores), 6.0), constrained_layout=True, squeeze=False,
+                             sharex=True, sharey="row")
+    pal = dict(zip(SOLVER_STYLES, _palette(len(SOLVER_STYLES))))
+    for j, sc in enumerate(scores):
+        mine = [r for r in rows if r["score"] == sc]
+        floor = float(mine[0]["floor"]) * scale
+        sd = float(mine[0]["floor_std"]) * scale
+        for i, col in enumerate(("ode_sde", "ode_ref")):
+            ax = axes[i, j]
+            if col == "ode_sde":
+                ax.axhspan(max(floor - sd, 1e-12), floor + sd, color="0.6", alpha=0.35, lw=0, label="MC floor (mean ± std)")
+                ax.axhline(floor, color="0.4", lw=0.8, ls=":")
+            for solver, (name, marker, ls) in SOLVER_STYLES.items():
+                if col == "ode_ref" and solver == "em":
+                    continue
+                line = sorted((r for r in mine if r["solver"] == solver and r["schedule"] != "paper"), key=lambda r: r["nfe"])
+                pts = [(float(r["nfe"]), float(r[col]) * scale, r) for r in line if np.isfinite(float(r[col])) and float(r[col]) > 0]
+                if pts:
+                    ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=marker, ls=ls, color=pal[solver], lw=1.1, ms=4.5, label=name)
+                if solver == "dopri5":
+                    for x, y, r in pts:
+                        ax.annotate(f"{float(r['rtol']):.0e}", (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6,
+                                    color=pal[solver])
+                paper = [r for r in mine if r["solver"] == solver and r["schedule"] == "paper"]
+                for r in paper:
+                    if np.isfinite(float(r[col])) and float(r[col]) > 0:
+                        ax.plot(float(r["nfe"]), float(r[col]) * scale, marker=marker, mfc="none", color=pal[solver], ms=7, ls="none",
+                                label=f"{name.split(' (')[0]}, paper grid")
+            _loglog_axes(ax, "score evaluations" if i == 1 else "", "")
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.yaxis.set_minor_formatter(NullFormatter())
+            if i == 0:
+                ax.set_title((titles or {}).get(sc, sc))
+        unit = rf"$10^{{{int(round(np.log10(scale)))}}}\,$" if scale != 1 else ""
+        axes[0, 0].set_ylabel(unit + r"$W_2^2$(ODE, SDE)")
+        axes[1, 0].set_ylabel(unit + r"$W_2^2$(ODE, reference ODE)")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    keep = dict(zip(labels, handles))
+    for ax in axes.ravel():
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            keep.setdefault(lab, h)
+    fig.legend(list(keep.values()), list(keep.keys()), loc="outside lower center", ncol=4, fontsize=7)
+    return fig

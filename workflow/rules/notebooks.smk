@@ -37,6 +37,8 @@ NOTEBOOK_INPUTS = {
        + [f"data/results/published/truth/truth_{d}.npz" for d in ("blob", "circles2", "checker")]
        + ["data/results/published/w2.csv", "data/results/published/w2.comparison.json"]
        + [f"data/results/cpu/truth/truth_{d}.npz" for d in ("blob", "circles2", "checker")] if os.path.exists(f)],
+    "solver_study": [f"data/checkpoints/{{models}}/checker_w{w}.pt" for w in ("0.0", "10.0")]
+    + (["data/results/{models}/solver_study.csv"] if PRESET != "quick" else []),
     "appendix": [f"data/checkpoints/{{models}}/{d}_w{w}.pt" for d in ("blob", "circles2", "checker") for w in ("0.0", "0.1", "1.0", "10.0")]
     + [f for f in ["data/bench.json"] if os.path.exists(f)],
 }
