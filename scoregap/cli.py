@@ -240,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--rtol", nargs="+", type=float, default=list(solver_study.RTOLS),
                    help="dopri5 relative tolerances (atol = rtol); the smallest is the reference ODE solution")
     v.add_argument("--seed", type=int, default=0, help="seed of x_T, the SDE noise, the truth sample and the floor")
-    v.add_argument("--floor-repeats", type=int, default=4, help="pairs of exact samples measuring the Monte Carlo floor")
+    v.add_argument("--floor-repeats", type=int, default=16, help="pairs of exact samples measuring the Monte Carlo floor")
     v.add_argument("--out", required=True, help="CSV file (written atomically)")
     v.add_argument("--no-progress", action="store_true", help="switch off progress bars")
     v.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: leave torch's default)")

@@ -79,7 +79,7 @@ def check_settings(n, steps, heun_steps, rtols, paper_nfe) -> None:
 
 
 def run(score, dataset: str, n: int, label: str = "exact", w_r: float = float("nan"), steps=STEPS, heun_steps=HEUN_STEPS,
-        paper_nfe: int = PAPER_NFE, rtols=RTOLS, seed: int = 0, floor: tuple[float, float] | None = None, floor_repeats: int = 4,
+        paper_nfe: int = PAPER_NFE, rtols=RTOLS, seed: int = 0, floor: tuple[float, float] | None = None, floor_repeats: int = 16,
         progress: bool = True, truth: bool = True, same_grid: bool = True) -> list[dict]:
     """Rows (FIELDS) of the solver study of one score: Euler/Heun/dopri5 ODE and Euler–Maruyama SDE against steps.
 
@@ -147,11 +147,11 @@ def run(score, dataset: str, n: int, label: str = "exact", w_r: float = float("n
             row.update(ode_sde=dist(me, sde_ref), ode_sde_same=dist(me, same) if same else nan, ode_ref=dist(me, ode_ref))
         rows.append({k: row[k] for k in FIELDS})
     order = {"euler": 0, "heun": 1, "dopri5": 2, "em": 3}
-    rows.sort(key=lambda r: (order[r["solver"]], r["nfe"]))
+    rows.sort(key=lambda r: (order[r["solver"]], -r["rtol"] if r["solver"] == "dopri5" else r["nfe"]))
     return rows
 
 
-def study(scores: list[str], dataset: str, n: int, out: Path | None = None, floor_repeats: int = 4, seed: int = 0,
+def study(scores: list[str], dataset: str, n: int, out: Path | None = None, floor_repeats: int = 16, seed: int = 0,
           progress: bool = True, **kwargs) -> list[dict]:
     """`run` for every score spec ('exact' or a checkpoint path) with one shared Monte Carlo floor; CSV to `out` (atomic)."""
     if not scores:

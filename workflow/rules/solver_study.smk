@@ -11,7 +11,7 @@
 # CSV is up to date in a fresh clone.
 
 SOLVER_STUDY_DEFAULTS = {"n_samples": 20_000, "steps": [25, 50, 100, 200, 400], "heun_steps": [25, 50, 100, 200],
-                         "paper_nfe": 800, "rtol": [1e-2, 1e-3, 1e-4, 1e-5], "seed": 0, "floor_repeats": 4}
+                         "paper_nfe": 800, "rtol": [1e-2, 1e-3, 1e-4, 1e-5], "seed": 0, "floor_repeats": 16}
 _ss_config = dict(config.get("solver_study") or {})
 _ss_unknown = sorted(set(_ss_config) - set(SOLVER_STUDY_DEFAULTS))
 if _ss_unknown:
