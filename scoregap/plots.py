@@ -442,7 +442,8 @@ def solver_study(rows: Sequence[Mapping], scores: Sequence[str] | None = None, t
             for solver, (name, marker, ls) in SOLVER_STYLES.items():
                 if col == "ode_ref" and solver == "em":
                     continue
-                line = sorted((r for r in mine if r["solver"] == solver and r["schedule"] != "paper"), key=lambda r: r["nfe"])
+                line = sorted((r for r in mine if r["solver"] == solver and r["schedule"] != "paper"),
+                              key=lambda r: -float(r["rtol"]) if solver == "dopri5" else float(r["nfe"]))  # dopri5: in order of rtol
                 pts = [(float(r["nfe"]), float(r[col]) * scale, r) for r in line if np.isfinite(float(r[col])) and float(r[col]) > 0]
                 if pts:
                     ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=marker, ls=ls, color=pal[solver], lw=1.1, ms=4.5, label=name)
