@@ -220,7 +220,7 @@ def profile_fast_paths(n: int = 20_000, top: int = 12) -> str:
     p = tuple(w.detach() for w in model.params())
     g = torch.Generator().manual_seed(0)
     x, t = losses.collocation_points(n, generator=g)
-    fast_score = samplers._fast_score(model, samplers.CPU_CHUNK)
+    fast_score = _ftz(samplers._fast_score(model, samplers.CPU_CHUNK))
     sbuf, ibuf = torch.empty(n, 2), torch.empty(n, 3)
     xt, target = sde.sample_kernel(torch.randn(n, 2, generator=g), sde.training_times(n, generator=g), generator=g)
     inp = make_input(xt, sde.training_times(n, generator=g))
