@@ -42,3 +42,24 @@ def test_fp_regulariser_lowers_the_residual(table):
     for d in PAPER_NAMES:
         res = [table[(d, w)]["fp_residual"] for w in (0.0, 0.1, 1.0, 10.0)]
         assert res == sorted(res, reverse=True), (d, res)
+
+
+def test_every_entry_has_a_bootstrap_interval(table):
+    """Every W2² of the shipped table carries its 95 % bootstrap interval, standard error and bias-corrected value."""
+    for r in table.values():
+        assert r["bootstrap"] >= 2 and r["ci_level"] == 0.95
+        for c in ("ode_truth", "sde_truth", "ode_sde"):
+            assert 0 <= r[f"{c}_ci_low"] <= r[f"{c}_debiased"] <= r[f"{c}_ci_high"] and r[f"{c}_se"] > 0, (r["dataset"], r["w_r"], c)
+
+
+@pytest.mark.parametrize("d", PAPER_NAMES)
+def test_claims_hold_with_the_intervals(table, d):
+    """C1–C3 with the 95 % bootstrap intervals: the intervals the claims compare are disjoint in the claimed order
+    (C1: lower end at w_R = 0 above 3 × the upper end at w_R = 10)."""
+    from scoregap import reporting
+
+    rows = [table[(d, 0.0)], table[(d, 10.0)]]
+    got = {c["claim"]: c for c in reporting.claims_with_intervals(rows, factor=3.0)}
+    assert set(got) == {"C1", "C2", "C3"}
+    for cid, c in got.items():
+        assert c["holds"] and c["separated"], f"{cid} for {d}: {c['lhs_ci']} vs {c['factor']} × {c['rhs_ci']}"
