@@ -450,7 +450,9 @@ def update_references(notebooks=NOTEBOOKS, preset: str = CI_PRESET, refdir=REF_D
                 tol["figures"] = {**{k: v for k, v in existing["figures"].items() if k not in tol["figures"]}, **tol["figures"]}
                 tolpath.write_text(json.dumps(tol, indent=1, sort_keys=True) + "\n")
             log(f"measured Monte Carlo noise with seeds {[DEFAULT_SEED, *noise_seeds]}; wrote {tolpath}")
-        (refdir / preset / "_timings.json").write_text(json.dumps({k: round(v, 1) for k, v in times.items()}, indent=1) + "\n")
+        timing_file = refdir / preset / "_timings.json"
+        old_times = json.loads(timing_file.read_text()) if timing_file.is_file() else {}  # keep notebooks not rerun
+        timing_file.write_text(json.dumps({**old_times, **{k: round(v, 1) for k, v in times.items()}}, indent=1) + "\n")
         return {"figures": names, "seconds": times}
     finally:
         if not keep:
