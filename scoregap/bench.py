@@ -243,6 +243,11 @@ def profile_fast_paths(n: int = 20_000, top: int = 12) -> str:
     return "\n".join(out)
 
 
+def _percent(v: float) -> str:
+    """v as a percentage, blank for NaN (no limit applies)."""
+    return "" if v != v else f"{v:.0%}"
+
+
 def format_table(res: dict) -> str:
     """Text table of a benchmark result."""
     out = [f"threads={res['threads']}  clock={res.get('clock', 'wall')}  torch={res['torch']}  weights: {res.get('weights', '?')}",
@@ -251,8 +256,7 @@ def format_table(res: dict) -> str:
            f"{res['note']}",
            f"{'operation':<60}{'naive':>11}{'fast':>11}{'ratio':>8}{'of mm':>7}{'of elem':>8}  target"]
     for r in res["rows"]:
-        lims = "".join("" if (v := r.get(k, float("nan"))) != v else f"{v:.0%}" for k in ("of_matmul_limit",))
-        lime = "".join("" if (v := r.get(k, float("nan"))) != v else f"{v:.0%}" for k in ("of_elementwise_limit",))
+        lims, lime = (_percent(r.get(k, float("nan"))) for k in ("of_matmul_limit", "of_elementwise_limit"))
         out.append(f"{r['operation']:<60}{r['naive']:>11.4g}{r['fast']:>11.4g}{r['ratio']:>7.2f}×{lims:>7}{lime:>8}  {r['target']}")
     return "\n".join(out)
 
