@@ -175,7 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out-dir", help="folder for the checkpoints <dataset>_w<w_R>.pt of several models")
     t.set_defaults(func=cmd_train)
 
-    s = sub.add_parser("sample", help="sample models with the ODE and/or SDE sampler; write histograms")
+    s = sub.add_parser("sample", help="sample models with the ODE and/or SDE sampler; write histograms",
+                       description="Sample models with the ODE and/or SDE sampler and write histograms. A model's rows are split over "
+                                   "--threads CPU threads (the samples do not depend on the count). Every 200 000 samples the finished "
+                                   "ones go to <out>.partial: an interrupted run, rerun with the same settings, resumes there.")
     _common(s)
     s.add_argument("--checkpoint", nargs="*", help="checkpoint file(s) written by `train`")
     s.add_argument("--published", help="folder laid out like the authors' release (weights/<dataset>_w<w_R>.npz): sample all 12 networks")

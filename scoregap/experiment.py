@@ -35,20 +35,66 @@ def run_train(configs: list[ExperimentConfig], out_paths: list, progress: bool =
     return train(configs, out_paths, progress=progress)
 
 
-def run_sample(model, cfg: ExperimentConfig, dataset: str, w_r: float, method: str, out: Path, progress: bool = True, extra: dict | None = None) -> dict:
-    """Sample a model with one sampler, write histogram + dropped count + subsample + seeds to `out`."""
+def partial_path(out: Path) -> Path:
+    """Where an interrupted sampling run keeps its finished batches (next to its output, `<out>.partial`)."""
+    return Path(str(out) + ".partial")
+
+
+def _params_digest(model) -> str:
+    """sha256 of a network's parameters (or of a callable's name): a partial run resumes only with the same model."""
+    import hashlib
+
+    if not hasattr(model, "params"):
+        return getattr(model, "__qualname__", type(model).__name__)
+    h = hashlib.sha256()
+    for p in model.params():
+        h.update(p.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def run_sample(model, cfg: ExperimentConfig, dataset: str, w_r: float, method: str, out: Path, progress: bool = True, extra: dict | None = None,
+               batch_size: int = 200_000) -> dict:
+    """Sample a model with one sampler, write histogram + dropped count + subsample + seeds to `out`.
+
+    After every batch of `batch_size` samples the finished ones and the random state go to `<out>.partial`
+    (atomic, checksummed); a rerun with the same model and settings resumes there and writes the same samples.
+    """
+    from .results import CorruptFileError, load_state, save_state
+
+    out = Path(out)
     seed = sample_seed(cfg, dataset, w_r, method)
+    key = {"n": cfg.n_samples, "method": method, "nfe": cfg.nfe, "schedule": cfg.schedule, "seed": seed, "batch_size": batch_size,
+           "device": torch.device(cfg.device).type, "model": _params_digest(model)}
+    part = partial_path(out)
+    resume, before = None, 0.0
+    if part.exists():
+        try:
+            st = load_state(part)
+        except (CorruptFileError, RuntimeError, OSError) as err:
+            print(f"ignoring unreadable {part} ({err}); starting over", flush=True)
+            st = None
+        if st is not None and st.get("key") == key:
+            resume, before = st["state"], float(st["seconds"])
+            print(f"resuming {out.name} from {part.name}: {resume['done']} of {cfg.n_samples} samples done", flush=True)
+        elif st is not None:
+            print(f"{part} was written with other settings ({st.get('key')}); starting over", flush=True)
     t0 = time.perf_counter()
+
+    def checkpoint(state: dict) -> None:
+        save_state(part, {"key": key, "state": state, "seconds": before + time.perf_counter() - t0})
+
     x = samplers.sample(model, cfg.n_samples, method=method, nfe=cfg.nfe, schedule=cfg.schedule, seed=seed,
-                        progress=progress, device=cfg.device)
+                        progress=progress, device=cfg.device, batch_size=batch_size, resume=resume, on_batch=checkpoint)
     if x.is_cuda:
         torch.cuda.synchronize()
-    seconds = time.perf_counter() - t0
+    seconds = before + time.perf_counter() - t0
     x = x.cpu()
     hist, dropped = metrics.histogram(x, n=cfg.grid_n, box=cfg.box)
     info = {"dataset": dataset, "w_r": float(w_r), "method": method, "n": cfg.n_samples, "dropped": dropped, "seed": seed,
             "nfe": cfg.nfe, "schedule": cfg.schedule, "seconds": round(seconds, 2), "device": cfg.device, **(extra or {})}
     save_npz(out, hist=hist, subsample=x[:SUBSAMPLE].numpy().astype(np.float32), info=np.array(repr(info)))
+    for f in (part, Path(str(part) + ".sha256")):
+        f.unlink(missing_ok=True)
     return info
 
 

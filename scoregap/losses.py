@@ -53,6 +53,35 @@ def fp_residual(potential: Callable, x, t) -> torch.Tensor:
     return dt - fp_rhs(x.to(grad.dtype), grad, lap)
 
 
+def fp_residual_batched(potential: Callable, x, t, chunk: int = 1024, workers: int | None = None, pool=None) -> torch.Tensor:
+    """r(x, t) at many points without autograd: for a PotentialMLP its forward-mode pass in cache-sized chunks, the rows
+    split over `pool` (a parallel.RowPool) or `workers` CPU threads (default torch's thread count); else fp_residual."""
+    import contextlib
+
+    from .allocator import keep_freed_memory
+    from .models import PotentialMLP, flush_denormals, fp_terms_fn, make_input
+    from .parallel import row_pool
+
+    x = sde.as_points(x)
+    t = sde.as_times(t, x.shape[0], x)
+    if not isinstance(potential, PotentialMLP):
+        return fp_residual(potential, x, t).detach()
+    p = tuple(w.detach() for w in potential.params())
+    x, t = x.to(p[0].device), t.to(p[0].device)
+    if x.device.type == "cpu":
+        keep_freed_memory()
+    inp = make_input(x, t)
+    out = torch.empty(x.shape[0], device=x.device)
+
+    def rows(i: int, j: int) -> None:
+        _, dt, g, lap = fp_terms_fn(p, inp[i:j])
+        out[i:j] = dt - fp_rhs(x[i:j], g, lap)
+
+    with torch.no_grad(), flush_denormals(), (contextlib.nullcontext(pool) if pool is not None else row_pool(workers, x.device)) as rp:
+        rp.map(rows, x.shape[0], chunk)
+    return out
+
+
 def collocation_points(n: int, generator: torch.Generator | None = None, device="cpu", box: float = BOX):
     """Points uniform in [-box, box]² × [eps, T], the paper's collocation distribution."""
     if int(n) <= 0:

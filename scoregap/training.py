@@ -15,7 +15,9 @@ from tqdm.auto import tqdm
 
 from . import datasets, losses, sde
 from .config import ExperimentConfig
+from .allocator import keep_freed_memory
 from .models import LAYERS, PotentialMLP, flush_denormals, fp_terms_fn, input_grad_fn, make_input
+from .parallel import RowPool, row_pool
 from .results import load_state, save_checkpoint, save_state
 
 LOG_FIELDS = ("step", "lr", "dsm", "fp_residual", "loss", "seconds")
@@ -56,52 +58,80 @@ def _residual_sq(P, inp, xc):
     return (dt - losses.fp_rhs(xc, grad, lap)) ** 2
 
 
-CPU_CHUNKS = (4096, 1024)
+CPU_CHUNKS = (2048, 1024)
 """DSM and collocation points per backward pass on the CPU: the working set stays in cache (about 15 % faster
-per step than one pass over the whole batch); on a GPU the whole batch is one pass."""
+per step than one pass over the whole batch) and 10 + 5 chunks per step keep two threads evenly busy; on a GPU
+the whole batch is one pass."""
 
 
-def accumulate_gradients(P, inp, target, w, inp_c=None, xc=None, fp_idx=None, chunks=CPU_CHUNKS):
+def accumulate_gradients(P, inp, target, w, inp_c=None, xc=None, fp_idx=None, chunks=CPU_CHUNKS, workers: int | None = None,
+                         pool: RowPool | None = None):
     """Gradient of Σ_m [DSM_m + w_m · mean r²_m] (PAPER.md, level 7) accumulated into P's .grad, in chunks.
 
     P: stacked parameters (leading model dimension M); inp/target: (M, n, 3)/(M, n, 2) DSM inputs and targets;
     inp_c/xc: (M_fp, n_c, 3)/(M_fp, n_c, 2) collocation inputs of the models `fp_idx` with w_R > 0.
-    Returns the per-model DSM losses and mean squared residuals (NaN without FP term), detached.
-    Chunking changes only the summation order: the gradient equals one pass over the whole batch.
+    The chunks are evaluated on `pool` (or a pool of `workers` CPU threads; default torch's thread count) and their
+    gradients added in chunk order, so the result does not depend on the number of threads. Returns the per-model DSM losses and mean squared residuals (NaN without FP
+    term), detached. Chunking and threads change only the summation order: the gradient equals one pass over the batch.
     """
-    with flush_denormals():
-        return _accumulate(P, inp, target, w, inp_c, xc, fp_idx, chunks)
+    if pool is not None:
+        with flush_denormals():
+            return _accumulate(P, inp, target, w, inp_c, xc, fp_idx, chunks, pool)
+    with flush_denormals(), row_pool(workers, inp.device) as own:
+        return _accumulate(P, inp, target, w, inp_c, xc, fp_idx, chunks, own)
 
 
-def _accumulate(P, inp, target, w, inp_c, xc, fp_idx, chunks):
+def _chunk_grads(loss_of, P, i: int, j: int):
+    """(∇_P Σ loss, value) of one chunk, for loss_of(i, j) → (per-model loss, per-model value); None for parameters the
+    loss does not use. Each chunk builds its own graph, so threads share no graph nodes."""
+    loss, v = loss_of(i, j)
+    return torch.autograd.grad(loss.sum(), P, allow_unused=True), v.detach()
+
+
+def _add_grads(P, results) -> torch.Tensor:
+    """Add the chunks' gradients into P's .grad in chunk order (the same sum for any number of threads); return the
+    summed values."""
+    value = None
+    for grads, v in results:
+        for p, g in zip(P, grads):
+            if g is not None:
+                p.grad = g if p.grad is None else p.grad.add_(g)
+        value = v if value is None else value + v
+    return value
+
+
+def _accumulate(P, inp, target, w, inp_c, xc, fp_idx, chunks, pool: RowPool):
     M, n = inp.shape[0], inp.shape[1]
     cd, cf = chunks if chunks else (n, inp_c.shape[1] if inp_c is not None else 1)
-    dsm = torch.zeros(M, device=inp.device)
-    for i in range(0, n, cd):
-        part = ((input_grad_fn(P, inp[:, i:i + cd])[..., 1:] - target[:, i:i + cd]) ** 2).sum(dim=(1, 2)) / (2 * n)
-        part.sum().backward()
-        dsm += part.detach()
+
+    def dsm_part(i, j):
+        part = ((input_grad_fn(P, inp[:, i:j])[..., 1:] - target[:, i:j]) ** 2).sum(dim=(1, 2)) / (2 * n)
+        return part, part
+
+    dsm = _add_grads(P, pool.map(lambda i, j: _chunk_grads(dsm_part, P, i, j), n, cd))
     fp = torch.full((M,), float("nan"), device=inp.device)
     if fp_idx:
         n_c = inp_c.shape[1]
         idx = torch.tensor(fp_idx, device=inp.device)
-        r2 = torch.zeros(len(fp_idx), device=inp.device)
         w_fp = w[idx]
-        for i in range(0, n_c, cf):
+
+        def fp_part(i, j):
             sub = [p[idx] for p in P] if len(fp_idx) < M else P
-            part = _residual_sq(sub, inp_c[:, i:i + cf], xc[:, i:i + cf]).sum(dim=1) / n_c
-            (w_fp * part).sum().backward()
-            r2 += part.detach()
-        fp[idx] = r2
+            part = _residual_sq(sub, inp_c[:, i:j], xc[:, i:j]).sum(dim=1) / n_c
+            return w_fp * part, part
+
+        fp[idx] = _add_grads(P, pool.map(lambda i, j: _chunk_grads(fp_part, P, i, j), n_c, cf))
     return dsm, fp
 
 
-def train(configs: list[ExperimentConfig], checkpoints: list, progress: bool = True, max_steps: int | None = None) -> list[dict]:
+def train(configs: list[ExperimentConfig], checkpoints: list, progress: bool = True, max_steps: int | None = None,
+          workers: int | None = None) -> list[dict]:
     """Train len(configs) models together; write each final checkpoint; return their summaries.
 
     All configs must share steps, batch sizes, learning-rate schedule and device. Every
     `checkpoint_every` steps the state is saved next to the checkpoint and a rerun resumes from it.
-    `max_steps` stops early (for tests of interruption); the state is saved at that point.
+    `max_steps` stops early (for tests of interruption); the state is saved at that point. `workers`: CPU threads
+    for the gradient (default: torch's thread count).
     """
     if len(configs) != len(checkpoints) or not configs:
         raise ValueError("need one checkpoint path per config")
@@ -113,6 +143,8 @@ def train(configs: list[ExperimentConfig], checkpoints: list, progress: bool = T
     device = torch.device(base.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' was requested but no CUDA device is available")
+    if device.type == "cpu":
+        keep_freed_memory()
     checkpoints = [Path(p) for p in checkpoints]
     M = len(configs)
     dsets = [datasets.get(c.dataset) for c in configs]
@@ -174,38 +206,40 @@ def train(configs: list[ExperimentConfig], checkpoints: list, progress: bool = T
         devices.append(device.type)
     bar = tqdm(total=base.steps, initial=start, desc=f"training {M} model(s)", disable=not progress, unit="step")
     t0 = time.perf_counter()
-    for step in range(start, stop):
-        lr = base.lr_at(step)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        batches = [_batch(c, ds, g, device) for c, ds, g in zip(configs, dsets, gens)]
-        inp = torch.stack([b[0] for b in batches])
-        target = torch.stack([b[1] for b in batches])
-        inp_c = torch.stack([batches[m][2] for m in fp_idx]) if fp_idx else None
-        xc = torch.stack([batches[m][3] for m in fp_idx]) if fp_idx else None
-        log_now = (step + 1) % base.log_every == 0 or step == 0 or step + 1 == base.steps
-        opt.zero_grad(set_to_none=True)
-        dsm, fp = accumulate_gradients(P, inp, target, w, inp_c, xc, fp_idx, chunks=CPU_CHUNKS if device.type == "cpu" else None)
-        loss_m = dsm + torch.nan_to_num(w * fp, nan=0.0)
-        opt.step()
-        if log_now:
-            rest = [m for m in range(M) if m not in fp_idx]
-            if rest:
-                with torch.no_grad():
-                    inp_c = torch.stack([batches[m][2] for m in rest])
-                    xc = torch.stack([batches[m][3] for m in rest])
-                    r2 = _residual_sq([p[rest].detach() for p in P], inp_c, xc).mean(dim=1)
-                    fp[rest] = r2
-            el = elapsed + time.perf_counter() - t0
-            d, f, l = dsm.detach().cpu().tolist(), fp.cpu().tolist(), loss_m.detach().cpu().tolist()
-            for m in range(M):
-                logs[m].append({"step": step + 1, "lr": lr, "dsm": d[m], "fp_residual": f[m], "loss": l[m], "seconds": round(el, 3)})
-            bar.set_postfix(dsm=f"{sum(d) / M:.3g}")
-        bar.update(1)
-        if (step + 1) % base.checkpoint_every == 0 and step + 1 < stop:
-            elapsed += time.perf_counter() - t0
-            t0 = time.perf_counter()
-            save(step + 1)
+    with row_pool(workers, device) as pool:  # the gradient's rows go to `workers` CPU threads (parallel.RowPool)
+        for step in range(start, stop):
+            lr = base.lr_at(step)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            batches = [_batch(c, ds, g, device) for c, ds, g in zip(configs, dsets, gens)]
+            inp = torch.stack([b[0] for b in batches])
+            target = torch.stack([b[1] for b in batches])
+            inp_c = torch.stack([batches[m][2] for m in fp_idx]) if fp_idx else None
+            xc = torch.stack([batches[m][3] for m in fp_idx]) if fp_idx else None
+            log_now = (step + 1) % base.log_every == 0 or step == 0 or step + 1 == base.steps
+            opt.zero_grad(set_to_none=True)
+            dsm, fp = accumulate_gradients(P, inp, target, w, inp_c, xc, fp_idx, chunks=CPU_CHUNKS if device.type == "cpu" else None,
+                                           pool=pool)
+            loss_m = dsm + torch.nan_to_num(w * fp, nan=0.0)
+            opt.step()
+            if log_now:
+                rest = [m for m in range(M) if m not in fp_idx]
+                if rest:
+                    with torch.no_grad():
+                        inp_c = torch.stack([batches[m][2] for m in rest])
+                        xc = torch.stack([batches[m][3] for m in rest])
+                        r2 = _residual_sq([p[rest].detach() for p in P], inp_c, xc).mean(dim=1)
+                        fp[rest] = r2
+                el = elapsed + time.perf_counter() - t0
+                d, f, l = dsm.detach().cpu().tolist(), fp.cpu().tolist(), loss_m.detach().cpu().tolist()
+                for m in range(M):
+                    logs[m].append({"step": step + 1, "lr": lr, "dsm": d[m], "fp_residual": f[m], "loss": l[m], "seconds": round(el, 3)})
+                bar.set_postfix(dsm=f"{sum(d) / M:.3g}")
+            bar.update(1)
+            if (step + 1) % base.checkpoint_every == 0 and step + 1 < stop:
+                elapsed += time.perf_counter() - t0
+                t0 = time.perf_counter()
+                save(step + 1)
     bar.close()
     elapsed += time.perf_counter() - t0
     if stop < base.steps:

@@ -59,3 +59,42 @@ def test_sample_published_dataset_filter(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["sample", "--published", str(tmp_path / "ref"), "--published-dataset", "moons", "--out-dir", str(out)])
     assert "invalid choice: 'moons'" in capsys.readouterr().err
+
+
+def test_interrupted_sample_command_resumes_from_its_partial_file(tmp_path, monkeypatch):
+    """run_sample (the `sample` step) saves finished batches to <out>.partial; a rerun after a crash continues there and
+    writes the same file as an uninterrupted run; a partial file of other settings is ignored."""
+    from scoregap import config, experiment, models, results
+
+    root = Path(__file__).resolve().parent.parent / "data" / "checkpoints" / "cpu"
+    net = results.load_checkpoint(root / "blob_w0.0.pt")[0]
+    cfg = config.make("quick", n_samples=900, nfe=20, schedule="uniform")
+    ref = tmp_path / "ref.npz"
+    experiment.run_sample(net, cfg, "blob", 0.0, "sde", ref, progress=False, batch_size=300)
+    out = tmp_path / "out.npz"
+    real_save = results.save_state
+    saves = []
+
+    def crash_after_first(path, state):
+        real_save(path, state)
+        saves.append(state["state"]["done"])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(results, "save_state", crash_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        experiment.run_sample(net, cfg, "blob", 0.0, "sde", out, progress=False, batch_size=300)
+    monkeypatch.setattr(results, "save_state", real_save)
+    part = experiment.partial_path(out)
+    assert saves == [300] and part.exists() and not out.exists()
+    info = experiment.run_sample(net, cfg, "blob", 0.0, "sde", out, progress=False, batch_size=300)
+    assert not part.exists() and info["n"] == 900
+    a, b = results.load_npz(ref), results.load_npz(out)
+    assert (a["hist"] == b["hist"]).all() and (a["subsample"] == b["subsample"]).all()
+    # a partial file from another model is not used
+    other = results.load_checkpoint(root / "blob_w10.0.pt")[0]
+    monkeypatch.setattr(results, "save_state", crash_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        experiment.run_sample(other, cfg, "blob", 0.0, "sde", out, progress=False, batch_size=300)
+    monkeypatch.setattr(results, "save_state", real_save)
+    experiment.run_sample(net, cfg, "blob", 0.0, "sde", out, progress=False, batch_size=300)
+    assert (results.load_npz(out)["hist"] == a["hist"]).all()

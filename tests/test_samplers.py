@@ -112,11 +112,63 @@ def test_potential_mlp_fast_path_matches_plain_callable(monkeypatch):
     monkeypatch.setattr(net, "score", forbidden)
     for method in ("ode", "sde"):
         calls.clear()
-        a = samplers.sample(net, 300, method, nfe=50, schedule="uniform", seed=5, progress=False, chunk=128)
+        a = samplers.sample(net, 300, method, nfe=50, schedule="uniform", seed=5, progress=False, chunk=128, workers=1)
         assert calls == [128, 128, 44] * 50  # chunked, one pass per step
         b = plain[method]
         assert ((a - b).abs().max() / b.abs().max()).item() < 1e-5
         assert not torch.equal(a, samplers.sample(net, 300, method, nfe=50, schedule="uniform", seed=6, progress=False))
+
+
+@pytest.mark.parametrize("method", ["ode", "sde"])
+def test_samples_do_not_depend_on_the_number_of_workers(method):
+    """Rows are split over threads at chunk boundaries, so each chunk is evaluated exactly as by one thread: bitwise equal."""
+    net = models.PotentialMLP(seed=1)
+    kw = dict(nfe=30, schedule="uniform", seed=7, progress=False, chunk=64)
+    one = samplers.sample(net, 700, method, workers=1, **kw)
+    for w in (2, 3):
+        assert torch.equal(samplers.sample(net, 700, method, workers=w, **kw), one)
+    with pytest.raises(ValueError, match="workers"):
+        samplers.sample(net, 10, method, workers=0, **kw)
+
+
+@pytest.mark.parametrize("method", ["ode", "sde"])
+def test_interrupted_sampling_resumes_to_the_same_samples(method):
+    """The state handed to on_batch after each batch resumes the run: same samples as without the interruption."""
+    net = models.PotentialMLP(seed=2)
+    kw = dict(nfe=20, schedule="uniform", seed=11, progress=False, batch_size=256)
+    states = []
+    full = samplers.sample(net, 1000, method, on_batch=lambda st: states.append(st), **kw)
+    assert [st["done"] for st in states] == [256, 512, 768]
+    for st in states:
+        assert torch.equal(st["x"], full[:st["done"]])
+        assert torch.equal(samplers.sample(net, 1000, method, resume=st, **kw), full)
+    with pytest.raises(ValueError, match="whole number of batches"):
+        samplers.sample(net, 1000, method, resume={**states[0], "done": 100, "x": full[:100]}, **kw)
+
+
+def test_row_pool_evaluates_every_chunk_once_and_returns_them_in_order():
+    import threading
+
+    from scoregap.parallel import RowPool, chunks
+
+    assert chunks(300, 128) == [(0, 128), (128, 256), (256, 300)]
+    assert chunks(10, 128) == [(0, 10)] and chunks(0, 128) == []
+    with pytest.raises(ValueError, match="chunk"):
+        chunks(10, 0)
+    seen, names = [], set()
+
+    def fn(i, j):
+        seen.append((i, j))
+        names.add(threading.current_thread().name)
+        return torch.get_num_threads(), i
+
+    with RowPool(2) as pool:
+        out = pool.map(fn, 1000, 64)
+    assert [i for _, i in out] == list(range(0, 1000, 64)) and sorted(seen) == chunks(1000, 64)
+    assert all(th == 1 for th, _ in out)  # one intra-op thread per worker
+    assert threading.current_thread().name not in names
+    with pytest.raises(ValueError, match="workers"):
+        RowPool(0)
 
 
 # ------------------------------------------------------------------------------- exact-score Gaussian
