@@ -124,6 +124,6 @@ def sample(score: Callable, n: int, method: str = "ode", nfe: int = 800, schedul
                 bar.update(1)
             out[start:start + m] = x
             if on_batch is not None and start + m < n:
-                on_batch({"done": start + m, "x": out[:start + m].cpu(), "rng": gen.get_state()})
+                on_batch({"done": start + m, "x": out[:start + m].cpu().clone(), "rng": gen.get_state()})
     bar.close()
     return out
