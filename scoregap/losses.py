@@ -59,14 +59,14 @@ def fp_residual_batched(potential: Callable, x, t, chunk: int = 1024, workers: i
     import contextlib
 
     from .allocator import keep_freed_memory
-    from .models import PotentialMLP, flush_denormals, fp_terms_fn, make_input
+    from .models import PotentialMLP, flush_denormals, fp_terms_scaled, make_input, scaled_params
     from .parallel import row_pool
 
     x = sde.as_points(x)
     t = sde.as_times(t, x.shape[0], x)
     if not isinstance(potential, PotentialMLP):
         return fp_residual(potential, x, t).detach()
-    p = tuple(w.detach() for w in potential.params())
+    p = scaled_params(tuple(w.detach() for w in potential.params()))
     x, t = x.to(p[0].device), t.to(p[0].device)
     if x.device.type == "cpu":
         keep_freed_memory()
@@ -74,7 +74,7 @@ def fp_residual_batched(potential: Callable, x, t, chunk: int = 1024, workers: i
     out = torch.empty(x.shape[0], device=x.device)
 
     def rows(i: int, j: int) -> None:
-        _, dt, g, lap = fp_terms_fn(p, inp[i:j])
+        _, dt, g, lap = fp_terms_scaled(p, inp[i:j])
         out[i:j] = dt - fp_rhs(x[i:j], g, lap)
 
     with torch.no_grad(), flush_denormals(), (contextlib.nullcontext(pool) if pool is not None else row_pool(workers, x.device)) as rp:

@@ -109,7 +109,7 @@ def flush_denormals():
             torch.set_flush_denormal(False)
 
 
-def _scaled(p: Params):
+def scaled_params(p: Params):
     """Fold β into the weights: u1 = β(W1 inp + b1), u_l = W_l sp(u_{l-1}) + β b_l, φ = W4 sp(u3)/β + b4."""
     W1, b1, W2, b2, W3, b3, W4, b4 = p
     return BETA * W1, BETA * b1, W2, BETA * b2, W3, BETA * b3, W4 / BETA, b4
@@ -117,7 +117,7 @@ def _scaled(p: Params):
 
 def potential_fn(p: Params, inp: torch.Tensor) -> torch.Tensor:
     """φ_θ at inputs inp = (t, x, y) of shape (..., n, 3) → (..., n)."""
-    W1, b1, W2, b2, W3, b3, W4, b4 = _scaled(p)
+    W1, b1, W2, b2, W3, b3, W4, b4 = scaled_params(p)
     h = F.softplus(_lin(inp, W1, b1))
     h = F.softplus(_lin(h, W2, b2))
     h = F.softplus(_lin(h, W3, b3))
@@ -126,11 +126,16 @@ def potential_fn(p: Params, inp: torch.Tensor) -> torch.Tensor:
 
 def input_grad_fn(p: Params, inp: torch.Tensor) -> torch.Tensor:
     """∇_{(t,x,y)} φ_θ by an explicit backward pass through the layers → (..., n, 3)."""
-    W1, b1, W2, b2, W3, b3, W4, b4 = _scaled(p)
+    return input_grad_scaled(scaled_params(p), inp)
+
+
+def input_grad_scaled(sp: Params, inp: torch.Tensor) -> torch.Tensor:
+    """input_grad_fn for weights already passed through scaled_params (a sampler scales them once, not once per chunk)."""
+    W1, b1, W2, b2, W3, b3, W4, b4 = sp
     h1, s1 = _act(_lin(inp, W1, b1))
     h2, s2 = _act(_lin(h1, W2, b2))
     s3 = torch.sigmoid(_lin(h2, W3, b3))
-    if _graph(inp, *p):
+    if _graph(inp, *sp):
         g = s3 * W4.squeeze(-2).unsqueeze(-2)  # dφ/du3, W4 already divided by β
         g = torch.matmul(g, W3) * s2
         g = torch.matmul(g, W2) * s1
@@ -150,8 +155,13 @@ def fp_terms_fn(p: Params, inp: torch.Tensor):
     streams are stacked as (..., 5, n, width) so each layer is one matmul; without autograd the
     next layer's streams are written over that matmul's output.
     """
-    W1, b1, W2, b2, W3, b3, W4, b4 = _scaled(p)
-    graph = _graph(inp, *p)
+    return fp_terms_scaled(scaled_params(p), inp)
+
+
+def fp_terms_scaled(sp: Params, inp: torch.Tensor):
+    """fp_terms_fn for weights already passed through scaled_params."""
+    W1, b1, W2, b2, W3, b3, W4, b4 = sp
+    graph = _graph(inp, *sp)
     h, s, q = _act(_lin(inp, W1, b1), second=True)
     Wt, Wx, Wy = W1[..., 0].unsqueeze(-2), W1[..., 1].unsqueeze(-2), W1[..., 2].unsqueeze(-2)
     S = torch.stack([h, s * Wt, s * Wx, s * Wy, q * (Wx * Wx + Wy * Wy)], dim=-3)

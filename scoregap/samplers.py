@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from . import sde
 from .allocator import keep_freed_memory
-from .models import PotentialMLP, flush_denormals, input_grad_fn
+from .models import PotentialMLP, flush_denormals, input_grad_scaled, scaled_params
 from .parallel import RowPool, row_pool
 
 METHODS = ("ode", "sde")
@@ -42,14 +42,14 @@ def time_grid(nfe: int = 800, schedule: str = "paper", T: float = sde.T) -> np.n
 
 def _fast_score(model: PotentialMLP, chunk: int, pool: RowPool | None = None) -> Callable:
     """No-grad score of a PotentialMLP through the explicit backward pass, in cache-sized chunks (rows split over `pool`)."""
-    p = tuple(w.detach() for w in model.params())
+    sp = scaled_params(tuple(w.detach() for w in model.params()))
 
     def score(x: torch.Tensor, t: float, out: torch.Tensor, inp: torch.Tensor) -> torch.Tensor:
         inp[:, 0] = t
         inp[:, 1:] = x
 
         def rows(i: int, j: int) -> None:
-            out[i:j] = input_grad_fn(p, inp[i:j])[:, 1:]
+            out[i:j] = input_grad_scaled(sp, inp[i:j])[:, 1:]
 
         if pool is None:
             for i in range(0, x.shape[0], chunk):

@@ -91,7 +91,7 @@ def test_same_seed_same_samples_and_batching():
 
 
 def test_potential_mlp_fast_path_matches_plain_callable(monkeypatch):
-    """A PotentialMLP goes through the explicit backward pass (models.input_grad_fn, never model.score);
+    """A PotentialMLP goes through the explicit backward pass (models.input_grad_scaled, never model.score);
     the result must match the generic path through model.score with the same noise stream.  Measured
     max |Δx| / max |x| = 0 (bitwise equal); tolerance 1e-5.  (A random network is no score, so the
     reverse dynamics expand x_T by up to e^T: only the agreement matters here.)"""
@@ -99,7 +99,7 @@ def test_potential_mlp_fast_path_matches_plain_callable(monkeypatch):
     plain = {m: samplers.sample(lambda x, t: net.score(x, t), 300, m, nfe=50, schedule="uniform", seed=5,
                                 progress=False) for m in ("ode", "sde")}
     calls = []
-    real = samplers.input_grad_fn
+    real = samplers.input_grad_scaled
 
     def counting(p, inp):
         calls.append(inp.shape[0])
@@ -108,7 +108,7 @@ def test_potential_mlp_fast_path_matches_plain_callable(monkeypatch):
     def forbidden(*a, **k):
         raise AssertionError("the sampler should not call model.score for a PotentialMLP")
 
-    monkeypatch.setattr(samplers, "input_grad_fn", counting)
+    monkeypatch.setattr(samplers, "input_grad_scaled", counting)
     monkeypatch.setattr(net, "score", forbidden)
     for method in ("ode", "sde"):
         calls.clear()
