@@ -19,7 +19,7 @@ from torch import nn
 
 from . import losses, metrics, samplers, sde
 from .allocator import keep_freed_memory
-from .models import BETA, PotentialMLP, flush_denormals, fp_terms_fn, load_published, make_input
+from .models import BETA, PotentialMLP, flush_denormals, load_published, make_input
 from .parallel import RowPool
 from .results import load_checkpoint
 from .training import accumulate_gradients
@@ -128,7 +128,6 @@ def run(n: int = 20_000, n_dsm: int = 20_000, n_fp: int = 5_000, weights: str | 
     malloc_tuned = keep_freed_memory()  # for naive and fast alike: both then reuse freed activations (allocator.py)
     model, described = (load_published(weights), f"published {Path(weights).name}") if weights else default_weights()
     naive = NaiveNet(model)
-    p = tuple(w.detach() for w in model.params())
     g = torch.Generator().manual_seed(0)
     x, t = losses.collocation_points(n, generator=g)
     rows = []
@@ -220,7 +219,6 @@ def profile_fast_paths(n: int = 20_000, top: int = 12) -> str:
     from torch.profiler import ProfilerActivity, profile
 
     model, _ = default_weights()
-    p = tuple(w.detach() for w in model.params())
     g = torch.Generator().manual_seed(0)
     x, t = losses.collocation_points(n, generator=g)
     fast_score = _ftz(samplers._fast_score(model, samplers.CPU_CHUNK))

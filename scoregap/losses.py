@@ -56,8 +56,6 @@ def fp_residual(potential: Callable, x, t) -> torch.Tensor:
 def fp_residual_batched(potential: Callable, x, t, chunk: int = 1024, workers: int | None = None, pool=None) -> torch.Tensor:
     """r(x, t) at many points without autograd: for a PotentialMLP its forward-mode pass in cache-sized chunks, the rows
     split over `pool` (a parallel.RowPool) or `workers` CPU threads (default torch's thread count); else fp_residual."""
-    import contextlib
-
     from .allocator import keep_freed_memory
     from .models import PotentialMLP, flush_denormals, fp_terms_scaled, make_input, scaled_params
     from .parallel import row_pool
@@ -77,7 +75,7 @@ def fp_residual_batched(potential: Callable, x, t, chunk: int = 1024, workers: i
         _, dt, g, lap = fp_terms_scaled(p, inp[i:j])
         out[i:j] = dt - fp_rhs(x[i:j], g, lap)
 
-    with torch.no_grad(), flush_denormals(), (contextlib.nullcontext(pool) if pool is not None else row_pool(workers, x.device)) as rp:
+    with torch.no_grad(), flush_denormals(), row_pool(workers, x.device, pool) as rp:
         rp.map(rows, x.shape[0], chunk)
     return out
 

@@ -78,8 +78,12 @@ class RowPool:
 
 
 @contextlib.contextmanager
-def row_pool(workers: int | None = None, device: torch.device | str = "cpu") -> Iterator[RowPool]:
-    """A RowPool of `workers` threads (default: default_workers()) on the CPU, a single-worker one elsewhere."""
+def row_pool(workers: int | None = None, device: torch.device | str = "cpu", pool: RowPool | None = None) -> Iterator[RowPool]:
+    """`pool` if given (left open), else a RowPool of `workers` threads (default: default_workers()) on the CPU, a
+    single-worker one elsewhere, closed at the end."""
+    if pool is not None:
+        yield pool
+        return
     if torch.device(device).type != "cpu":
         workers = 1
     pool = RowPool(default_workers() if workers is None else workers)

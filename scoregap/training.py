@@ -71,14 +71,12 @@ def accumulate_gradients(P, inp, target, w, inp_c=None, xc=None, fp_idx=None, ch
     P: stacked parameters (leading model dimension M); inp/target: (M, n, 3)/(M, n, 2) DSM inputs and targets;
     inp_c/xc: (M_fp, n_c, 3)/(M_fp, n_c, 2) collocation inputs of the models `fp_idx` with w_R > 0.
     The chunks are evaluated on `pool` (or a pool of `workers` CPU threads; default torch's thread count) and their
-    gradients added in chunk order, so the result does not depend on the number of threads. Returns the per-model DSM losses and mean squared residuals (NaN without FP
-    term), detached. Chunking and threads change only the summation order: the gradient equals one pass over the batch.
+    gradients added in chunk order, so the result does not depend on the number of threads. Returns the per-model DSM
+    losses and mean squared residuals (NaN without FP term), detached. Chunking and threads change only the summation
+    order: the gradient equals one pass over the batch.
     """
-    if pool is not None:
-        with flush_denormals():
-            return _accumulate(P, inp, target, w, inp_c, xc, fp_idx, chunks, pool)
-    with flush_denormals(), row_pool(workers, inp.device) as own:
-        return _accumulate(P, inp, target, w, inp_c, xc, fp_idx, chunks, own)
+    with flush_denormals(), row_pool(workers, inp.device, pool) as rp:
+        return _accumulate(P, inp, target, w, inp_c, xc, fp_idx, chunks, rp)
 
 
 def _chunk_grads(loss_of, P, i: int, j: int):
