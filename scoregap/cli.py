@@ -53,7 +53,7 @@ def cmd_sample(args) -> int:
     if args.published:
         root = Path(args.published)
         for d in args.published_dataset:
-            for w in PUBLISHED_W:
+            for w in args.published_w_r:
                 jobs.append((load_published(root / "weights" / f"{d}_w{w}.npz"), d, float(w), {"model": "published"}))
     for ck in args.checkpoint or []:
         model, mcfg, _ = load_checkpoint(ck)
@@ -184,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--published", help="folder laid out like the authors' release (weights/<dataset>_w<w_R>.npz): sample all 12 networks")
     s.add_argument("--published-dataset", nargs="+", default=list(datasets.PAPER_NAMES), choices=datasets.PAPER_NAMES,
                    help="with --published: only these data sets' four networks (default: all three)")
+    s.add_argument("--published-w-r", nargs="+", default=list(PUBLISHED_W), choices=PUBLISHED_W,
+                   help="with --published: only the networks of these w_R (default: all four)")
     s.add_argument("--method", nargs="+", default=["ode", "sde"], choices=experiment.METHODS, help="sampler(s)")
     g = s.add_mutually_exclusive_group(required=True)
     g.add_argument("--out", help="result file for one model and one sampler")

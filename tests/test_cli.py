@@ -46,6 +46,7 @@ def test_sample_published_dataset_filter(tmp_path, capsys):
     """--published-dataset samples only the named data sets' networks (a release folder with only those is enough)."""
     import numpy as np
 
+    from scoregap import experiment
     from scoregap.results import load_checkpoint
 
     (tmp_path / "ref" / "weights").mkdir(parents=True)
@@ -56,6 +57,13 @@ def test_sample_published_dataset_filter(tmp_path, capsys):
     assert cli.main(["sample", "--preset", "quick", "--set", "n_samples=64", "nfe=20", "--no-progress", "--published", str(tmp_path / "ref"),
                      "--published-dataset", "blob", "--method", "ode", "--out-dir", str(out)]) == 0
     assert sorted(p.name for p in out.glob("*.npz")) == [f"blob_w{w}_ode.npz" for w in ("0.0", "0.1", "1.0", "10.0")]
+    one = tmp_path / "one.npz"
+    assert cli.main(["sample", "--preset", "quick", "--set", "n_samples=64", "nfe=20", "--no-progress", "--published", str(tmp_path / "ref"),
+                     "--published-dataset", "blob", "--published-w-r", "10.0", "--method", "sde", "--out", str(one)]) == 0
+    assert experiment.read_result(one)[2]["w_r"] == 10.0
+    with pytest.raises(SystemExit):
+        cli.main(["sample", "--published", str(tmp_path / "ref"), "--published-w-r", "2.0", "--out-dir", str(out)])
+    assert "invalid choice: '2.0'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["sample", "--published", str(tmp_path / "ref"), "--published-dataset", "moons", "--out-dir", str(out)])
     assert "invalid choice: 'moons'" in capsys.readouterr().err
