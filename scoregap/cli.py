@@ -113,6 +113,8 @@ def cmd_evaluate(args) -> int:
         cmp = reporting.compare_published(rows, Path(args.published), samples)
         experiment.write_json_atomic(Path(args.out).with_suffix(".comparison.json"), cmp)
         print(reporting.format_comparison(cmp))
+        if args.bootstrap > 0 and args.floor_repeats > 0:
+            print(reporting.format_agreement(reporting.agreement_with_paper(rows, cmp)))
     return 0
 
 

@@ -182,6 +182,49 @@ def compare_published(rows: list[dict], root: Path, samples_dir: Path) -> dict:
     return out
 
 
+PAPER_VARIANCE_FRACTION = 1 / 3
+"""Variance of the paper's 3 × 10⁶-sample W2² relative to ours at 10⁶ (same estimator, three times the samples)."""
+
+
+def agreement_with_paper(rows: list[dict], cmp: dict, sigmas: float = 3.0) -> list[dict]:
+    """Per (data set, w_R, distance): does our W2² of a published network agree with the paper's within Monte Carlo noise?
+
+    Tolerance = sigmas · se · sqrt(1 + PAPER_VARIANCE_FRACTION) + floor: `se` is our bootstrap standard error, the paper's
+    value carries about a third of our variance, and the floor (W2² between two exact samples of our size) bounds the
+    difference between the two plug-in estimates' upward biases. Also: W2² between our histogram and the authors' of
+    the same network and sampler, against floor + sigmas · floor_std (same distribution, so at most the floor).
+    """
+    table = {(r["dataset"], float(r["w_r"])): r for r in rows}
+    out = []
+    for e in cmp["entries"]:
+        r = table[(e["dataset"], float(e["w_r"]))]
+        if not has_intervals(r):
+            raise ValueError(f"{e['dataset']} w_R={e['w_r']}: the W2² table has no bootstrap standard errors (evaluate --bootstrap B)")
+        for col in COLUMNS:
+            tol = sigmas * r[f"{col}_se"] * (1 + PAPER_VARIANCE_FRACTION) ** 0.5 + r["floor"]
+            diff = r[col] - e[f"paper_{col}"]
+            out.append({"dataset": e["dataset"], "w_r": float(e["w_r"]), "distance": col, "n": int(r["n"]), "ours": r[col],
+                        "paper": e[f"paper_{col}"], "diff": diff, "tolerance": tol, "agrees": abs(diff) <= tol})
+        for m in ("ode", "sde"):
+            key = f"w2_ours_vs_published_{m}"
+            if key in e:
+                tol = r["floor"] + sigmas * r["floor_std"]
+                out.append({"dataset": e["dataset"], "w_r": float(e["w_r"]), "distance": f"ours_vs_published_{m}", "n": int(r["n"]),
+                            "ours": e[key], "paper": 0.0, "diff": e[key], "tolerance": tol, "agrees": e[key] <= tol})
+    return out
+
+
+def format_agreement(checks: list[dict]) -> str:
+    """Summary of agreement_with_paper: how many entries agree, and every one that does not."""
+    ok = sum(c["agrees"] for c in checks)
+    lines = [f"\nagreement with the paper within Monte Carlo noise (3 σ + floor): {ok} of {len(checks)} entries"]
+    for c in checks:
+        if not c["agrees"]:
+            lines.append(f"  {model_name(c['dataset'], c['w_r'])} {c['distance']}: ours {c['ours']:.5f}, paper {c['paper']:.5f}, "
+                         f"|diff| {abs(c['diff']):.5f} > tolerance {c['tolerance']:.5f}")
+    return "\n".join(lines)
+
+
 def format_comparison(cmp: dict) -> str:
     """One line per published network: our W2² vs theirs, and our histogram vs theirs."""
     lines = [f"\n{'model':<16}{'n':>9}  {'ODE–SDE ours':>13}{'paper':>9}{'rel':>7}  {'W2²(our ODE, their ODE)':>24}{'(SDE)':>9}"]
