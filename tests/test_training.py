@@ -55,7 +55,7 @@ def test_training_lowers_the_dsm_loss(tmp_path):
     x0 = datasets.get("blob").sample(50_000, seed=5)
 
     def loss(m):  # same 50 000-point batch for both (common random numbers)
-        return float(losses.dsm_loss(m.score, x0, generator=torch.Generator().manual_seed(6)))
+        return losses.dsm_loss(m.score, x0, generator=torch.Generator().manual_seed(6)).item()
 
     assert loss(trained) < 0.9 * loss(init)
 
