@@ -65,18 +65,19 @@ def test_claims_hold_with_the_intervals(table, d):
         assert c["holds"] and c["separated"], f"{cid} for {d}: {c['lhs_ci']} vs {c['factor']} × {c['rhs_ci']}"
 
 
-def test_million_sample_files_are_what_the_cpu_preset_with_1e6_samples_writes():
-    """data/results/cpu/samples_1m (filled across sessions by tools/cpu_sample_1m.sh): every finished file passes its
-    checksum and holds 10⁶ samples of the named model on the paper's grid, with the seed `sample` derives for it, a
-    normalised histogram and its dropped count."""
+@pytest.mark.parametrize("folder, model", [("cpu/samples_1m", "checkpoint"), ("published/samples", "published")])
+def test_million_sample_files_are_what_the_cpu_preset_with_1e6_samples_writes(folder, model):
+    """The 10⁶-sample files: data/results/cpu/samples_1m (our models, filled across sessions by tools/cpu_sample_1m.sh)
+    and data/results/published/samples (the authors' networks): every file passes its checksum and holds 10⁶ samples
+    of the named model on the paper's grid, with the seed `sample` derives for it, a normalised histogram and its
+    dropped count."""
     import numpy as np
 
     from scoregap import config
 
-    folder = ROOT / "data" / "results" / "cpu" / "samples_1m"
-    files = sorted(folder.glob("*_w*_*.npz"))
+    files = sorted((ROOT / "data" / "results" / folder).glob("*_w*_*.npz"))
     if not files:
-        pytest.skip("no 10⁶-sample files shipped yet")
+        pytest.skip(f"no 10⁶-sample files in {folder} yet")
     cfg = config.make("cpu", n_samples=1_000_000)
     for f in files:
         hist, sub, info = experiment.read_result(f)  # verifies the sha256 sidecar
@@ -84,6 +85,7 @@ def test_million_sample_files_are_what_the_cpu_preset_with_1e6_samples_writes():
         assert f.name == f"{config.model_name(d, w)}_{m}.npz"
         assert info["n"] == 1_000_000 and info["nfe"] == 800 and info["schedule"] == "paper"
         assert info["seed"] == experiment.sample_seed(cfg, d, w, m)
+        assert (info["model"] == "published") == (model == "published")
         assert 0 <= info["dropped"] < info["n"] // 5  # the w_R = 10 models put about 9 % outside the box
         assert hist.shape == (64 * 64,) or hist.shape == (64, 64)
         assert np.isclose(hist.sum(), 1.0) and (hist >= 0).all() and sub.shape == (experiment.SUBSAMPLE, 2)
