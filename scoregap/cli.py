@@ -183,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "ones go to <out>.partial: an interrupted run, rerun with the same settings, resumes there.")
     _common(s)
     s.add_argument("--checkpoint", nargs="*", help="checkpoint file(s) written by `train`")
-    s.add_argument("--published", help="folder laid out like the authors' release (weights/<dataset>_w<w_R>.npz): sample all 12 networks")
+    s.add_argument("--published", help="folder laid out like the authors' release (weights/<dataset>_w<w_R>.npz): sample its networks (all 12 unless filtered below)")
     s.add_argument("--published-dataset", nargs="+", default=list(datasets.PAPER_NAMES), choices=datasets.PAPER_NAMES,
                    help="with --published: only these data sets' four networks (default: all three)")
     s.add_argument("--published-w-r", nargs="+", default=list(PUBLISHED_W), choices=PUBLISHED_W,
