@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib import colors
+from matplotlib import colors, ticker
 from matplotlib.figure import Figure
 
 from . import metrics
@@ -367,8 +367,22 @@ def agreement(x: np.ndarray, y: np.ndarray, groups: Sequence[str], xlabel: str, 
     lo, hi = float(min(x[ok].min(), y[ok].min())) * 0.8, float(max(x[ok].max(), y[ok].max())) * 1.25
     ax.plot([lo, hi], [lo, hi], color="0.4", lw=0.8)
     _loglog_axes(ax, xlabel, ylabel)
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    for axis in (ax.xaxis, ax.yaxis):  # label only the minor ticks at 2 and 5 × 10^k: all eight overlap on a 5 cm axis
+        axis.set_minor_formatter(_minor_log_labels)
     ax.legend(fontsize=8)
     return fig
+
+
+@ticker.FuncFormatter
+def _minor_log_labels(v: float, pos=None) -> str:
+    """Tick label of a minor log tick, empty unless its mantissa is 2 or 5 (then e.g. 2×10⁻³, in mathtext)."""
+    if v <= 0:
+        return ""
+    k = int(np.floor(np.log10(v) + 1e-9))
+    m = round(v / 10.0 ** k)
+    return rf"${m}\times10^{{{k}}}$" if m in (2, 5) and abs(v / 10.0 ** k - m) < 1e-6 else ""
 
 
 def w2_intervals(est: Mapping[str, np.ndarray], low: Mapping[str, np.ndarray], high: Mapping[str, np.ndarray],

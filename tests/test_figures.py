@@ -174,3 +174,17 @@ def test_bad_parameters_fail_fast(bad, message):
     kwargs = {"preset": "quick", "datasets": ["checker"], "w_values": [0.0], "n_samples": 1000, "nfe": 50, **bad}
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("(", r"\(")):
         book.setup("closing_the_gap", **kwargs)
+
+
+def test_agreement_plot_labels_only_minor_ticks_at_2_and_5():
+    """The log–log agreement scatter labels its minor ticks at 2 and 5 × 10^k only (all eight overlapped)."""
+    import numpy as np
+
+    from scoregap import plots
+
+    assert [plots._minor_log_labels(v) for v in (2e-3, 3e-3, 5e-2, 7e-2)] == [r"$2\times10^{-3}$", "", r"$5\times10^{-2}$", ""]
+    x = np.geomspace(1.7e-3, 3.3e-2, 12)
+    fig = plots.agreement(x, 1.05 * x, ["a", "b", "c"] * 4, "paper", "ours")
+    fig.canvas.draw()
+    labels = [t.get_text() for t in fig.axes[0].xaxis.get_minorticklabels() if t.get_text()]
+    assert labels and all(lab.startswith(("$2", "$5")) for lab in labels), labels

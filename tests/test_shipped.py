@@ -104,7 +104,7 @@ def test_published_networks_agree_with_the_paper_within_monte_carlo_noise():
 
     rows = experiment.read_table(PUBLISHED / "w2.csv")
     checks = reporting.agreement_with_paper(rows, json.loads((PUBLISHED / "w2.comparison.json").read_text()))
-    assert {c["dataset"] for c in checks} >= {"blob", "circles2"} and len(checks) >= 2 * 4 * 5
+    assert {c["dataset"] for c in checks} == {"blob", "circles2", "checker"} and len(checks) == 3 * 4 * 5
     for c in checks:
         assert c["n"] >= 1_000_000, c
         assert c["agrees"], c
