@@ -30,6 +30,7 @@ with warnings.catch_warnings():  # tqdm.auto warns once about missing ipywidgets
 from . import config, experiment, figures, losses, metrics, samplers
 from . import datasets as _ds
 from .config import model_name
+from .parallel import default_workers
 from .results import load_checkpoint
 
 ROOT = figures.ROOT
@@ -261,7 +262,8 @@ class Book:
                 if out.is_file():
                     row = json.loads(out.read_text())
                 else:
-                    row = evaluate_row(d, w, ode, sde, tru, checkpoint=self.checkpoint(d, w), bootstrap=bootstrap, bootstrap_seed=self.seed)
+                    row = evaluate_row(d, w, ode, sde, tru, checkpoint=self.checkpoint(d, w), bootstrap=bootstrap, bootstrap_seed=self.seed,
+                                       workers=default_workers())
                     out.write_text(json.dumps(row))
                 rows.append(row)
         return rows
@@ -499,15 +501,16 @@ def precomputed_hist(reference_dir, kind: str, dataset: str, w_r: float | None =
     return h / h.sum()
 
 
-def evaluate_row(dataset: str, w_r: float, ode_file, sde_file, truth_file, checkpoint, bootstrap: int = 0, bootstrap_seed: int = 0) -> dict:
+def evaluate_row(dataset: str, w_r: float, ode_file, sde_file, truth_file, checkpoint, bootstrap: int = 0, bootstrap_seed: int = 0,
+                 workers: int = 1) -> dict:
     """`experiment.evaluate_row` (same fields, same values), with `bootstrap` replicates per W2² entry
-    (experiment.w2_uncertainty: 95 % interval, SE, bias-corrected value; 0: none)."""
+    (experiment.w2_uncertainty on `workers` threads: 95 % interval, SE, bias-corrected value; 0: none)."""
     ho, so, io_ = experiment.read_result(ode_file)
     hs, ss, is_ = experiment.read_result(sde_file)
     ht, st, it = experiment.read_result(truth_file)
     model, _, summary = load_checkpoint(checkpoint)
     unc = experiment.w2_uncertainty({"ode_truth": ((ho, io_), (ht, it)), "sde_truth": ((hs, is_), (ht, it)), "ode_sde": ((ho, io_), (hs, is_))},
-                                    int(bootstrap), int(bootstrap_seed), dataset, w_r)
+                                    int(bootstrap), int(bootstrap_seed), dataset, w_r, workers=workers)
     return {**unc, "dataset": dataset, "w_r": float(w_r),
             "ode_truth": w2_support(ho, ht), "sde_truth": w2_support(hs, ht), "ode_sde": w2_support(ho, hs),
             "sliced_ode_truth": metrics.sliced_w2(so, st), "sliced_sde_truth": metrics.sliced_w2(ss, st),

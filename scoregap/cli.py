@@ -81,6 +81,7 @@ def cmd_truth(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from . import reporting
+    from .parallel import default_workers
 
     import time
 
@@ -97,7 +98,8 @@ def cmd_evaluate(args) -> int:
             ck = Path(args.checkpoint_dir) / f"{name}.pt" if args.checkpoint_dir else None
             pub = load_published(Path(args.published) / "weights" / f"{d}_w{w}.npz") if args.published else None
             rows.append(experiment.evaluate_row(d, w, samples / f"{name}_ode.npz", samples / f"{name}_sde.npz", truth / f"truth_{d}.npz",
-                                                checkpoint=ck, model=pub, bootstrap=args.bootstrap, bootstrap_seed=args.bootstrap_seed))
+                                                checkpoint=ck, model=pub, bootstrap=args.bootstrap, bootstrap_seed=args.bootstrap_seed,
+                                                workers=default_workers()))
     if args.floor_repeats > 0:
         for d in args.dataset:
             n = next(int(r["n"]) for r in rows if r["dataset"] == d)
@@ -215,7 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--bootstrap", type=int, default=0, metavar="B",
                    help="bootstrap replicates per W2² entry (multinomial resampling of each histogram's counts; adds the columns "
                         "<col>_ci_low, <col>_ci_high (95 %% interval), <col>_se and <col>_debiased); 0: no intervals (default). "
-                        "Cost: B + 1 exact OT solves per entry, ~1 s each at 20 000 samples and ~2 s at 10⁶ on one core")
+                        "Cost: B + 1 exact OT solves per entry, ~1 s each at 20 000 samples and ~2 s at 10⁶ on one core; they run "
+                        "on --threads threads (torch's default when 0), with the same numbers for any count")
     e.add_argument("--bootstrap-seed", type=int, default=0, metavar="SEED",
                    help="seed of the bootstrap (each entry derives its own stream from it, the data set, w_R and the column)")
     e.set_defaults(func=cmd_evaluate)

@@ -134,10 +134,11 @@ def floor_for(dataset: str, n: int, repeats: int = 4, seed: int = 10_000) -> tup
     return metrics.noise_floor(lambda m, s: ds.sample(m, seed=s), n, repeats=repeats, seed=seed)
 
 
-def w2_uncertainty(pairs: dict, bootstrap: int, seed: int, dataset: str, w_r: float) -> dict:
+def w2_uncertainty(pairs: dict, bootstrap: int, seed: int, dataset: str, w_r: float, workers: int = 1) -> dict:
     """Bootstrap columns (UNCERTAINTY_FIELDS) for {column: ((hist_a, info_a), (hist_b, info_b))}: each histogram's counts are
     weights × (n − dropped) and are resampled multinomially (metrics.w2_bootstrap); each entry has its own seed, derived
-    from `seed`, the data set, w_R and the column. bootstrap = 0: the columns are NaN."""
+    from `seed`, the data set, w_R and the column; `workers` threads solve the replicates (same numbers for any count).
+    bootstrap = 0: the columns are NaN."""
     out = {"bootstrap": int(bootstrap), "bootstrap_seed": int(seed), "ci_level": CI_LEVEL}
     for col, ((ha, ia), (hb, ib)) in pairs.items():
         if bootstrap <= 0:
@@ -145,15 +146,16 @@ def w2_uncertainty(pairs: dict, bootstrap: int, seed: int, dataset: str, w_r: fl
             continue
         ca = metrics.counts_from_weights(ha, int(ia["n"]) - int(ia["dropped"]))
         cb = metrics.counts_from_weights(hb, int(ib["n"]) - int(ib["dropped"]))
-        iv = metrics.w2_bootstrap(ca, cb, n_boot=int(bootstrap), seed=stable_seed(seed, dataset, float(w_r), col), level=CI_LEVEL)
+        iv = metrics.w2_bootstrap(ca, cb, n_boot=int(bootstrap), seed=stable_seed(seed, dataset, float(w_r), col), level=CI_LEVEL,
+                                 workers=workers)
         out.update({f"{col}_ci_low": iv.low, f"{col}_ci_high": iv.high, f"{col}_se": iv.se, f"{col}_debiased": iv.debiased})
     return out
 
 
 def evaluate_row(dataset: str, w_r: float, ode_file, sde_file, truth_file, checkpoint=None, model=None, bootstrap: int = 0,
-                 bootstrap_seed: int = 0) -> dict:
+                 bootstrap_seed: int = 0, workers: int = 1) -> dict:
     """W2² ODE–truth, SDE–truth, ODE–SDE (+ sliced W2² on the subsamples) for one model; with bootstrap = B > 0 also a
-    95 % interval, standard error and bias-corrected value per W2² from B bootstrap replicates (w2_uncertainty)."""
+    95 % interval, standard error and bias-corrected value per W2² from B bootstrap replicates (w2_uncertainty, on `workers` threads)."""
     if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0 or bootstrap == 1:
         raise ValueError(f"bootstrap must be 0 (no intervals) or an integer >= 2 (replicates), got {bootstrap!r}")
     ho, so, io_ = read_result(ode_file)
@@ -171,7 +173,7 @@ def evaluate_row(dataset: str, w_r: float, ode_file, sde_file, truth_file, check
     elif model is not None:
         row["fp_residual"] = losses.mean_squared_residual(model, n=20_000, seed=0)
     row.update(w2_uncertainty({"ode_truth": ((ho, io_), (ht, it)), "sde_truth": ((hs, is_), (ht, it)), "ode_sde": ((ho, io_), (hs, is_))},
-                              bootstrap, bootstrap_seed, dataset, w_r))
+                              bootstrap, bootstrap_seed, dataset, w_r, workers=workers))
     return row
 
 

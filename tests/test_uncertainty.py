@@ -63,11 +63,13 @@ def test_same_seed_same_interval_and_replicates_differ_with_the_seed():
     for method in ("basic", "percentile"):
         r = metrics.w2_bootstrap(ca, cb, n_boot=8, seed=5, method=method)
         assert 0 <= r.low <= r.high and r.replicates == r1.replicates
+    r4 = metrics.w2_bootstrap(ca, cb, n_boot=8, seed=5, workers=3)  # threaded solves: the same numbers
+    assert (r4.estimate, r4.low, r4.high, r4.se, r4.replicates) == (r1.estimate, r1.low, r1.high, r1.se, r1.replicates)
 
 
 @pytest.mark.parametrize("kwargs, word", [
     ({"n_boot": 1}, "n_boot"), ({"n_boot": 2.5}, "n_boot"), ({"seed": -1}, "seed"), ({"level": 1.2}, "level"),
-    ({"level": 0}, "level"), ({"method": "bca"}, "method"),
+    ({"level": 0}, "level"), ({"method": "bca"}, "method"), ({"workers": 0}, "workers"), ({"workers": 1.5}, "workers"),
 ])
 def test_bad_arguments_name_the_parameter(kwargs, word):
     c = np.zeros(4096, dtype=int)

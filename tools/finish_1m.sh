@@ -30,4 +30,4 @@ cp "$SRC"/*_w*_*.npz "$SRC"/*_w*_*.npz.sha256 data/results/cpu/samples/
 $PY -m scoregap truth --preset cpu --set n_samples=1000000 --dataset blob circles2 checker --out-dir data/results/cpu/truth --no-progress
 $PY -m scoregap evaluate --preset cpu --set n_samples=1000000 --samples-dir data/results/cpu/samples --truth-dir data/results/cpu/truth \
   --checkpoint-dir data/checkpoints/cpu --dataset blob circles2 checker --w-r 0.0 0.1 1.0 10.0 --bootstrap 16 \
-  --out data/results/cpu/w2.csv --threads 1 | tee data/results/cpu/evaluate.log
+  --out data/results/cpu/w2.csv --threads 2 | tee data/results/cpu/evaluate.log
