@@ -3,7 +3,7 @@
 # the CPU, across sessions, or tools/gpu_sample.sh on a lent GPU):
 #   1. copy data/results/cpu/samples_1m/*.npz over data/results/cpu/samples/ (the 20 000-sample files);
 #   2. the truth histograms at 10^6 exact samples;  3. the W2² table with 8 bootstrap replicates
-#   (as the published table; 3 (B + 2) OT solves of ≈ 4 s per row, ≈ 17 min on 2 threads) and the MC floor.
+#   (as the published table; 3 (B + 2) OT solves of ≈ 4 s per row, 29 min on 2 threads for the cpu models) and the MC floor.
 # Then, by hand: set the cpu preset's n_samples to 1_000_000 in scoregap/config.py (the preset describes what is
 # shipped), update data/README.md, and rerun the book.  Usage: bash tools/finish_1m.sh [SRC_DIR]
 set -euo pipefail

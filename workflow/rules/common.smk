@@ -260,8 +260,8 @@ FLOOR_ARG = "" if FLOOR_REPEATS is None else f"--floor-repeats {int(FLOOR_REPEAT
 # Bootstrap replicates per W2² entry (evaluate --bootstrap B --bootstrap-seed S): the 95 % intervals, standard errors and
 # bias-corrected values of the tables.  null: the preset's default below (quick is kept small so the CI book stays fast).
 # B is set by cost: each replicate is one exact 4096-point OT solve (≈ 1 s at 20 000 samples, ≈ 4 s at 10⁶ on one core),
-# so each 10⁶-sample table (cpu, published: 36 entries, 3 (B + 2) solves per row) at B = 8 takes about half an hour of
-# one core (evaluate --threads 2: about 17 min).
+# so each 10⁶-sample table (cpu, published: 36 entries, 3 (B + 2) solves per row) at B = 8 takes 30–45 min of
+# one core (evaluate --threads 2: 29 min for the cpu models, whose histograms are more spread).
 BOOTSTRAP_DEFAULT = {"quick": 20, "cpu": 8, "paper": 16}
 PUBLISHED_BOOTSTRAP_DEFAULT = 8
 BOOTSTRAP_SEED = int(config.get("bootstrap_seed", 0) or 0)
