@@ -68,7 +68,7 @@ def test_claims_hold_with_the_intervals(table, d):
 @pytest.mark.parametrize("folder, model", [("cpu/samples", "checkpoint"), ("cpu/samples_1m", "checkpoint"),
                                            ("published/samples", "published")])
 def test_million_sample_files_are_what_the_cpu_preset_with_1e6_samples_writes(folder, model):
-    """The 10⁶-sample files: data/results/cpu/samples_1m (our models, filled across sessions by tools/cpu_sample_1m.sh)
+    """The 10⁶-sample files: data/results/cpu/samples_1m (our models, filled across sessions by tools/cpu_sample_1m.sh; cpu/samples: the same files)
     and data/results/published/samples (the authors' networks): every file passes its checksum and holds 10⁶ samples
     of the named model on the paper's grid, with the seed `sample` derives for it, a normalised histogram and its
     dropped count."""
