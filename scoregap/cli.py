@@ -42,7 +42,7 @@ def cmd_train(args) -> int:
         outs = [Path(args.out)]
     else:
         outs = [Path(args.out_dir) / f"{c.name}.pt" for c in configs]
-    summaries = experiment.run_train(configs, outs, progress=not args.no_progress)
+    summaries = experiment.run_train(configs, outs, progress=not args.no_progress, snapshots=args.snapshots)
     for c, s, o in zip(configs, summaries, outs):
         print(f"{c.name}: {s['steps']} steps in {s['seconds']:.0f} s, final DSM {s['final_dsm']:.4g}, FP residual {s['final_fp_residual']:.4g} → {o}")
     return 0
@@ -177,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = t.add_mutually_exclusive_group(required=True)
     g.add_argument("--out", help="checkpoint file for a single model (<dataset>_w<w_R>.pt)")
     g.add_argument("--out-dir", help="folder for the checkpoints <dataset>_w<w_R>.pt of several models")
+    t.add_argument("--snapshots", type=int, default=0,
+                   help="also keep this many snapshots of the weights, evenly spaced along training (<name>.step<k>.pt)")
     t.set_defaults(func=cmd_train)
 
     s = sub.add_parser("sample", help="sample models with the ODE and/or SDE sampler; write histograms",

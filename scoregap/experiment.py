@@ -30,9 +30,9 @@ def sample_seed(cfg: ExperimentConfig, dataset: str, w_r: float, method: str) ->
     return stable_seed(cfg.sample_seed, model_name(dataset, w_r), method)
 
 
-def run_train(configs: list[ExperimentConfig], out_paths: list, progress: bool = True) -> list[dict]:
-    """Train the given models together and write their checkpoints."""
-    return train(configs, out_paths, progress=progress)
+def run_train(configs: list[ExperimentConfig], out_paths: list, progress: bool = True, snapshots: int = 0) -> list[dict]:
+    """Train the given models together and write their checkpoints (and `snapshots` snapshots along training)."""
+    return train(configs, out_paths, progress=progress, snapshots=snapshots)
 
 
 def partial_path(out: Path) -> Path:

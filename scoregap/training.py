@@ -122,14 +122,27 @@ def _accumulate(P, inp, target, w, inp_c, xc, fp_idx, chunks, pool: RowPool):
     return dsm, fp
 
 
+def snapshot_path(checkpoint: Path, step: int) -> Path:
+    """Where the snapshot of a checkpoint's weights after `step` training steps lives (`<name>.step<step>.pt`)."""
+    return checkpoint.with_suffix(f".step{step}.pt")
+
+
+def snapshot_steps(steps: int, count: int) -> list[int]:
+    """`count` evenly spaced steps ending at `steps` (4 → 1/4, 1/2, 3/4 and all of training)."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ValueError(f"invalid snapshots={count!r}: must be an integer >= 0")
+    return [round(steps * k / count) for k in range(1, count + 1)] if count else []
+
+
 def train(configs: list[ExperimentConfig], checkpoints: list, progress: bool = True, max_steps: int | None = None,
-          workers: int | None = None) -> list[dict]:
+          workers: int | None = None, snapshots: int = 0) -> list[dict]:
     """Train len(configs) models together; write each final checkpoint; return their summaries.
 
     All configs must share steps, batch sizes, learning-rate schedule and device. Every
     `checkpoint_every` steps the state is saved next to the checkpoint and a rerun resumes from it.
     `max_steps` stops early (for tests of interruption); the state is saved at that point. `workers`: CPU threads
-    for the gradient (default: torch's thread count).
+    for the gradient (default: torch's thread count). `snapshots`: that many plain state dicts of each model's weights,
+    evenly spaced along training (`snapshot_path`, with checksums), for the gap along training.
     """
     if len(configs) != len(checkpoints) or not configs:
         raise ValueError("need one checkpoint path per config")
@@ -199,6 +212,14 @@ def train(configs: list[ExperimentConfig], checkpoints: list, progress: bool = T
                 "rng": gens[m].get_state(),
             })
 
+    snap_at = set(snapshot_steps(base.steps, snapshots))
+    names = _state_names()
+
+    def snapshot(step: int):
+        for m, (c, path) in enumerate(zip(configs, checkpoints)):
+            save_checkpoint(snapshot_path(path, step), {k: P[i][m] for i, k in enumerate(names)}, c,
+                            {"steps": step, "snapshot_of": path.name, "samples_seen": step * c.dsm_batch})
+
     stop = base.steps if max_steps is None else min(base.steps, max_steps)
     if start < stop and (not devices or devices[-1] != device.type):
         devices.append(device.type)
@@ -234,6 +255,8 @@ def train(configs: list[ExperimentConfig], checkpoints: list, progress: bool = T
                     logs[m].append({"step": step + 1, "lr": lr, "dsm": d[m], "fp_residual": f[m], "loss": l[m], "seconds": round(el, 3)})
                 bar.set_postfix(dsm=f"{sum(d) / M:.3g}")
             bar.update(1)
+            if step + 1 in snap_at:
+                snapshot(step + 1)
             if (step + 1) % base.checkpoint_every == 0 and step + 1 < stop:
                 elapsed += time.perf_counter() - t0
                 t0 = time.perf_counter()
@@ -244,7 +267,6 @@ def train(configs: list[ExperimentConfig], checkpoints: list, progress: bool = T
         save(stop)
         return []
     summaries = []
-    names = _state_names()
     for m, (c, path) in enumerate(zip(configs, checkpoints)):
         summary = {"steps": base.steps, "seconds": round(elapsed, 2), "trained_with": M, "devices": devices,
                    "torch": str(torch.__version__), "rng_reseeded_on_resume": reseeded, "final_dsm": logs[m][-1]["dsm"], "final_fp_residual": logs[m][-1]["fp_residual"]}
