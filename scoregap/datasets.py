@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from . import sde
+from . import sde as sde_mod
 
 NAMES = ("blob", "circles2", "checker", "gaussian")
 """Valid data-set names for `get`."""
@@ -48,29 +49,35 @@ class Distribution:
         g = _generator(seed, generator, device)
         return self._sample(n, g).to(torch.float32)
 
-    def log_prob(self, x, t) -> torch.Tensor:
-        """Exact log p_t(x) of the OU marginal, shape (n,), in x's dtype."""
-        x = sde.as_points(x)
+    def log_prob(self, x, t, sde: "sde_mod.SDE" = sde.OU) -> torch.Tensor:
+        """Exact log p_t(x) of the marginal under the forward `sde` (default the paper's OU), shape (n,), in x's dtype."""
+        x = sde_mod.as_points(x)
+        sde = sde_mod.get(sde)
         t = sde.as_times(t, x.shape[0], x)
-        return self._log_prob(x.double(), t.double()).to(x.dtype)
+        return self._log_prob(x.double(), t.double(), sde).to(x.dtype)
 
-    def score(self, x, t) -> torch.Tensor:
-        """Exact score ∇_x log p_t(x), shape (n, 2), by autograd of the closed-form log p_t."""
-        x = sde.as_points(x)
+    def score(self, x, t, sde: "sde_mod.SDE" = sde.OU) -> torch.Tensor:
+        """Exact score ∇_x log p_t(x) under the forward `sde`, shape (n, 2), by autograd of the closed-form log p_t."""
+        x = sde_mod.as_points(x)
+        sde = sde_mod.get(sde)
         t = sde.as_times(t, x.shape[0], x)
         with torch.enable_grad():
             x64 = x.detach().double().requires_grad_(True)
-            lp = self._log_prob(x64, t.detach().double())
+            lp = self._log_prob(x64, t.detach().double(), sde)
             (g,) = torch.autograd.grad(lp.sum(), x64)
         return g.to(x.dtype)
 
     def __call__(self, x, t) -> torch.Tensor:
         return self.score(x, t)
 
+    def score_under(self, sde: "sde_mod.SDE"):
+        """The exact score (x, t) → ∇log p_t(x) under `sde`, as a callable for the samplers."""
+        return lambda x, t: self.score(x, t, sde)
+
     def _sample(self, n: int, g) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _log_prob(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+    def _log_prob(self, x: torch.Tensor, t: torch.Tensor, sde) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
 
@@ -88,14 +95,17 @@ class Gaussian(Distribution):
         z = torch.randn(n, 2, dtype=torch.float64, **kw)
         return torch.tensor(self.mean, dtype=torch.float64, device=kw["device"]) + z @ L.T
 
-    def marginal(self, t: float):
-        """Mean and covariance of p_t as float64 tensors."""
-        a, v = math.exp(-t), -0.5 * math.expm1(-2 * t)
+    def marginal(self, t: float, sde: "sde_mod.SDE" = sde.OU):
+        """Mean and covariance of p_t under `sde` as float64 tensors."""
+        tt = torch.tensor(float(t), dtype=torch.float64)
+        a, v = float(sde.kernel_mean_coef(tt)), float(sde.kernel_var(tt))
+        if sde == sde_mod.OU:
+            a, v = math.exp(-t), -0.5 * math.expm1(-2 * t)  # as before (bit for bit)
         m = a * torch.tensor(self.mean, dtype=torch.float64)
         c = a * a * torch.tensor(self.cov, dtype=torch.float64) + v * torch.eye(2, dtype=torch.float64)
         return m, c
 
-    def _log_prob(self, x, t):
+    def _log_prob(self, x, t, sde):
         a = sde.kernel_mean_coef(t)
         v = sde.kernel_var(t)
         c = torch.tensor(self.cov, dtype=x.dtype, device=x.device)
@@ -124,7 +134,7 @@ class GaussianMixture(Distribution):
         z = torch.randn(n, 2, dtype=torch.float64, **kw)
         return self.scale * (c[k] + math.sqrt(self.var) * z)
 
-    def _log_prob(self, x, t):
+    def _log_prob(self, x, t, sde):
         mu = self.scale * torch.tensor(self.centres, dtype=x.dtype, device=x.device)  # (K, 2)
         a = sde.kernel_mean_coef(t)  # (n, 1)
         s2 = a**2 * (self.scale**2 * self.var) + sde.kernel_var(t)  # (n, 1)
@@ -158,7 +168,7 @@ class Checkerboard(Distribution):
         u = torch.rand(n, 2, dtype=torch.float64, **kw)
         return c[k] + self.side * u
 
-    def _log_prob(self, x, t):
+    def _log_prob(self, x, t, sde):
         lo = torch.tensor(self.corners, dtype=x.dtype, device=x.device)  # (K, 2)
         hi = lo + self.side
         a = sde.kernel_mean_coef(t)[:, :, None]  # (n, 1, 1)
@@ -192,7 +202,7 @@ class Circles(Distribution):
         th = 2 * math.pi * torch.rand(n, dtype=torch.float64, **kw)
         return torch.stack([r * torch.cos(th), r * torch.sin(th)], dim=1)
 
-    def _log_prob(self, x, t):
+    def _log_prob(self, x, t, sde):
         nodes, weights = np.polynomial.hermite.hermgauss(self.n_nodes)
         xi = torch.tensor(nodes, dtype=x.dtype, device=x.device)
         lw = torch.tensor(np.log(weights / math.sqrt(math.pi)), dtype=x.dtype, device=x.device)
@@ -212,11 +222,91 @@ class Circles(Distribution):
         return torch.logsumexp(terms, dim=1)
 
 
+class SampleOnly(Distribution):
+    """A data law given by a sampler only: p_t has no closed form (log_prob and score say so)."""
+
+    def _log_prob(self, x, t, sde):
+        raise ValueError(f"data set {self.name!r} has no closed-form p_t (it is given by samples only); "
+                         f"exact log_prob and score exist for {', '.join(NAMES)}")
+
+
+@dataclass(frozen=True)
+class TwoMoons(SampleOnly):
+    """Two interleaved half circles of radius 1 (as scikit-learn's make_moons), centred, scaled by `scale`, Gaussian noise."""
+
+    noise: float = 0.1
+    scale: float = 1.6
+    name: str = "moons"
+
+    def _sample(self, n, g):
+        kw = self._kw(g)
+        k = torch.randint(2, (n,), **kw).to(torch.float64)
+        th = math.pi * torch.rand(n, dtype=torch.float64, **kw)
+        outer = torch.stack([torch.cos(th), torch.sin(th)], 1)
+        inner = torch.stack([1 - torch.cos(th), 0.5 - torch.sin(th)], 1)
+        x = torch.where(k[:, None] > 0, inner, outer) - torch.tensor([0.5, 0.25], dtype=torch.float64, device=kw["device"])
+        return self.scale * (x + self.noise * torch.randn(n, 2, dtype=torch.float64, **kw))
+
+
+@dataclass(frozen=True)
+class Spiral(SampleOnly):
+    """One arm r = radius·θ/(turns·2π), θ ∈ [0, turns·2π] uniform in arc length (θ ∝ √u), with Gaussian noise."""
+
+    turns: float = 1.5
+    radius: float = 3.0
+    noise: float = 0.1
+    name: str = "spiral"
+
+    def _sample(self, n, g):
+        kw = self._kw(g)
+        th_max = 2 * math.pi * self.turns
+        th = th_max * torch.sqrt(torch.rand(n, dtype=torch.float64, **kw))
+        r = self.radius * th / th_max
+        x = torch.stack([r * torch.cos(th), r * torch.sin(th)], 1)
+        return x + self.noise * torch.randn(n, 2, dtype=torch.float64, **kw)
+
+
+class Samples(SampleOnly):
+    """The empirical law of given points (n, 2): `sample` draws from them with replacement (without: all of them, n = len)."""
+
+    def __init__(self, points, name: str = "samples"):
+        self.points = sde_mod.as_points(points, "data").detach().double().cpu()
+        self.name = name
+
+    def _sample(self, n, g):
+        if n == self.points.shape[0] and g is None:
+            return self.points.clone()
+        return self.points[torch.randint(self.points.shape[0], (n,), generator=g)]
+
+
+class FromSampler(SampleOnly):
+    """The law of a callable sampler `fn(n, seed) → (n, 2)`; its output is checked (shape, finite)."""
+
+    def __init__(self, fn, name: str = "sampler"):
+        if not callable(fn):
+            raise ValueError(f"data sampler must be callable as fn(n, seed), got {type(fn).__name__}")
+        self.fn, self.name = fn, name
+        self._seed = 0
+
+    def sample(self, n: int, seed: int | None = None, generator=None, device="cpu") -> torch.Tensor:
+        n = _check_n(n)
+        x = sde_mod.as_points(self.fn(n, seed), f"the data sampler's output for n = {n}")
+        if x.shape[0] != n:
+            raise ValueError(f"the data sampler returned {x.shape[0]} points, asked for n = {n}")
+        return x.to(torch.float32)
+
+
 _REGISTRY = {"blob": GaussianMixture, "circles2": Circles, "checker": Checkerboard, "gaussian": Gaussian}
+GENERATORS = {"moons": TwoMoons, "spiral": Spiral}
+"""Further 2-D data sets given by samplers only (no closed-form p_t): not the paper's; for diagnosing other models."""
+ALL_NAMES = NAMES + tuple(GENERATORS)
+"""Every name `get` accepts."""
 
 
 def get(name: str) -> Distribution:
-    """Return the data set called `name` (one of NAMES)."""
+    """Return the data set called `name` (one of ALL_NAMES: NAMES with exact p_t, or a sample-only generator)."""
+    if name in GENERATORS:
+        return GENERATORS[name]()
     if name not in _REGISTRY:
-        raise ValueError(f"unknown data set {name!r}; valid names are {', '.join(NAMES)}")
+        raise ValueError(f"unknown data set {name!r}; valid names are {', '.join(ALL_NAMES)}")
     return _REGISTRY[name]()

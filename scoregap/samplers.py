@@ -9,6 +9,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import sde
+from . import sde as _sdes
 from .allocator import keep_freed_memory
 from .models import PotentialMLP, flush_denormals, input_grad_scaled, scaled_params
 from .parallel import RowPool, row_pool
@@ -61,11 +62,14 @@ def _fast_score(model: PotentialMLP, chunk: int, pool: RowPool | None = None) ->
     return score
 
 
-def sample(score: Callable, n: int, method: str = "ode", nfe: int = 800, schedule: str = "paper", seed: int | None = None,
+def sample(score: Callable, n: int, method: str = "ode", nfe: int = 800, schedule: str | None = None, seed: int | None = None,
            batch_size: int = 200_000, progress: bool = True, device: str | torch.device = "cpu", x_T: torch.Tensor | None = None,
            chunk: int = CPU_CHUNK, workers: int | None = None, resume: dict | None = None,
-           on_batch: Callable[[dict], None] | None = None) -> torch.Tensor:
+           on_batch: Callable[[dict], None] | None = None, sde: "_sdes.SDE | str | None" = None) -> torch.Tensor:
     """Samples at t = 0 of the ODE dx = [-x - ½ s] dt or SDE dx = [-x - s] dt + dW̄ from x_T ~ N(0, ½I).
+
+    For another forward SDE (`sde`, default the paper's OU) the ODE is dx = [f - ½g² s] dt and the SDE
+    dx = [f - g² s] dt + g dW̄ from its prior, on its time range; schedule None: the SDE's default grid.
 
     `score` is any callable (x, t) → (n, 2); a PotentialMLP uses its fast explicit pass, its rows split over
     `workers` CPU threads (default: torch's thread count; the samples do not depend on it). The last SDE step
@@ -79,13 +83,14 @@ def sample(score: Callable, n: int, method: str = "ode", nfe: int = 800, schedul
         raise ValueError(f"n must be a positive integer, got {n!r}")
     n = int(n)
     device = torch.device(device)
-    grid = time_grid(nfe, schedule)
+    process = _sdes.OU if sde is None else _sdes.get(sde)
+    grid = time_grid(nfe, process.schedule if schedule is None else schedule, T=process.T)
     gen = torch.Generator(device=device)
     gen.manual_seed(int(seed) if seed is not None else int(torch.randint(2**62, (1,))))
     if x_T is None:
-        x_T = sde.sample_prior(n, generator=gen, device=device)
+        x_T = process.sample_prior(n, generator=gen, device=device)
     else:
-        x_T = sde.as_points(x_T, "x_T").to(device)
+        x_T = _sdes.as_points(x_T, "x_T").to(device)
         n = x_T.shape[0]
     fast = isinstance(score, PotentialMLP)
     if fast and device.type == "cpu":
@@ -117,10 +122,11 @@ def sample(score: Callable, n: int, method: str = "ode", nfe: int = 800, schedul
             for k in range(K):
                 t, h = float(grid[k]), float(grid[k] - grid[k + 1])
                 s = fscore(x, t, sbuf, inp) if fast else score(x, t)
-                x.mul_(1.0 + h).add_(s, alpha=c * h)
+                b, g = float(process.drift_rate(t)), float(process.diffusion(t))  # OU: 1.0, 1.0 (the same floats as before)
+                x.mul_(1.0 + h * b).add_(s, alpha=c * h * g * g)
                 if method == "sde" and k < K - 1:
                     noise.normal_(generator=gen)
-                    x.add_(noise, alpha=math.sqrt(h))
+                    x.add_(noise, alpha=math.sqrt(h) * g)
                 bar.update(1)
             out[start:start + m] = x
             if on_batch is not None and start + m < n:
