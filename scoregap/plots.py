@@ -485,3 +485,54 @@ def solver_study(rows: Sequence[Mapping], scores: Sequence[str] | None = None, t
             keep.setdefault(lab, h)
     fig.legend(list(keep.values()), list(keep.keys()), loc="outside lower center", ncol=4, fontsize=7)
     return fig
+
+
+def diagnosis(hists: Mapping[str, np.ndarray], residual_field: np.ndarray, box: float = metrics.BOX, title: str = "",
+              residual_label: str = "RMS FP residual") -> Figure:
+    """The figure of a diagnosis report: ODE density, SDE density, data, ODE − SDE (symlog), residual field (log scale).
+
+    hists: {'ode', 'sde', 'data'} histograms on an n × n grid over [-box, box]² (row = y index); residual_field: (m, m).
+    """
+    n = int(round(np.sqrt(np.asarray(hists["ode"]).size)))
+    ode_i, sde_i, dat_i = (grid_image(hists[k], n) for k in ("ode", "sde", "data"))
+    vmax = robust_vmax([ode_i, sde_i, dat_i])
+    diff = ode_i - sde_i
+    amax = float(np.abs(diff).max()) or 1.0
+    fig, ax = plt.subplots(1, 5, figsize=(14.5, 3.1), constrained_layout=True)
+    ticks = [-np.floor(box), 0, np.floor(box)]
+
+    def show(a, image, ext_n, **kw):
+        im = a.imshow(image, origin="lower", extent=_extent(ext_n, box), interpolation="nearest", **kw)
+        a.set_xticks(ticks)
+        a.set_yticks(ticks)
+        a.tick_params(labelsize=7, length=2, pad=1)
+        a.grid(False)
+        a.set_aspect("equal")
+        return im
+
+    show(ax[0], ode_i, n, cmap=CMAP, vmin=0.0, vmax=vmax)
+    ax[0].set_title(r"$p^{\mathrm{ODE}}_\theta$")
+    show(ax[1], sde_i, n, cmap=CMAP, vmin=0.0, vmax=vmax)
+    ax[1].set_title(r"$p^{\mathrm{SDE}}_\theta$")
+    show(ax[2], dat_i, n, cmap=CMAP, vmin=0.0, vmax=vmax)
+    ax[2].set_title("data")
+    im = show(ax[3], diff, n, cmap=DIVERGING, norm=colors.SymLogNorm(linthresh=max(amax * 1e-2, 1e-7), vmin=-amax, vmax=amax, base=10))
+    ax[3].set_title(r"$p^{\mathrm{ODE}}_\theta - p^{\mathrm{SDE}}_\theta$ (symlog)")
+    fig.colorbar(im, ax=ax[3], shrink=0.85)
+    field = np.asarray(residual_field, float)
+    pos = field[field > 0]
+    lo, hi = (float(pos.min()), float(pos.max())) if pos.size else (1e-3, 1.0)
+    im = show(ax[4], np.maximum(field, lo), field.shape[0], cmap="rocket", norm=colors.LogNorm(vmin=lo, vmax=max(hi, lo * 1.01)))
+    ax[4].set_title(residual_label)
+    fig.colorbar(im, ax=ax[4], shrink=0.85)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def diagnosis_report(report) -> Figure:
+    """`diagnosis` for a diagnosis.Report (its histograms, residual field, box and a title naming model, data and SDE)."""
+    s = report.summary
+    label = "RMS log-density FP residual" if s["kind"] == "potential" else r"RMS $|r_s|$ (score-form FP residual)"
+    title = f"{s['model']} on {s['data']}, {s['sde'].upper()} SDE, n = {s['n']}: ODE–SDE W2² = {s['ode_sde']['estimate']:.3g} (floor {s['floor']:.2g})"
+    return diagnosis(report.hists, report.residual_field, box=s["box"], title=title, residual_label=label)
