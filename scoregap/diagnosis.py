@@ -117,10 +117,18 @@ def load_model(model, kind: str | None = None, probe_t: float = 0.5) -> Model:
         raise ValueError(f"model: kind={kind!r} but its output has shape {shape} (a {found})")
     if not torch.isfinite(out).all():
         raise ValueError("model: returned NaN or infinite values on a probe batch (16 points in [-2, 2]², t = 0.5)")
-    fn = model
-    if found == "potential" and shape == (16, 1):
-        fn = lambda x, t, m=model: m(x, t).reshape(-1)  # noqa: E731
-    return Model(found, fn, label)
+    return Model(found, _time_column(model, flatten=found == "potential"), label)
+
+
+def _time_column(model, flatten: bool) -> Callable:
+    """model(x, t) with t always a tensor (n, 1) in x's dtype (samplers pass a float), a potential's output flattened to (n,)."""
+    def fn(x, t):
+        x = torch.as_tensor(x)
+        t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
+        t = t.reshape(1, 1).expand(x.shape[0], 1) if t.numel() == 1 else t.reshape(-1, 1)
+        out = model(x, t)
+        return out.reshape(-1) if flatten else out
+    return fn
 
 
 def load_data(data, name: str | None = None) -> datasets.Distribution:
@@ -196,9 +204,11 @@ def _positive_int(value, name: str, lo: int = 1) -> int:
 
 
 def prepare(model, data, sde="ou", n: int = DEFAULT_N, nfe: int = DEFAULT_NFE, seed: int = 0, bootstrap: int = DEFAULT_BOOTSTRAP,
-            floor_repeats: int = FLOOR_REPEATS, kind: str | None = None, schedule: str | None = None) -> Settings:
+            floor_repeats: int = FLOOR_REPEATS, kind: str | None = None, schedule: str | None = None,
+            grid_n: int = metrics.GRID_N) -> Settings:
     """Check every input (one clear error naming the first bad one) before any expensive work."""
     n = _positive_int(n, "n", 100)
+    grid_n = _positive_int(grid_n, "grid_n", 8)
     nfe = _positive_int(nfe, "nfe", 11)
     seed = _positive_int(seed, "seed", 0)
     if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0 or bootstrap == 1:
@@ -217,7 +227,7 @@ def prepare(model, data, sde="ou", n: int = DEFAULT_N, nfe: int = DEFAULT_NFE, s
     m = load_model(model, kind=kind, probe_t=0.5 * process.T)
     n_data = d.points.shape[0] if isinstance(d, datasets.Samples) else n
     return Settings(model=m, data=d, sde=process, n=n, nfe=nfe, seed=seed, bootstrap=int(bootstrap), floor_repeats=floor_repeats,
-                    box=evaluation_box(d, probe), grid_n=metrics.GRID_N, n_data=n_data,
+                    box=evaluation_box(d, probe), grid_n=grid_n, n_data=n_data,
                     schedule=schedule or process.schedule)
 
 
@@ -307,7 +317,7 @@ def _residual_field(st: Settings, n_t: int = 5) -> np.ndarray:
 
 
 def run(st: Settings, progress: bool = True, workers: int = 1, n_x: int = 1_000, n_t: int = 10) -> Report:
-    """The diagnosis of validated settings (see `diagnose`)."""
+    """The diagnosis of validated settings (see `diagnose`); the FP residual on n_t time slabs of n_x points each."""
     t_all = time.perf_counter()
     seconds = {}
     bar = tqdm(total=6, desc="diagnose", disable=not progress, unit="stage")
@@ -326,6 +336,10 @@ def run(st: Settings, progress: bool = True, workers: int = 1, n_x: int = 1_000,
     xs["data"] = st.data.points if isinstance(st.data, datasets.Samples) else st.data.sample(st.n_data, seed=st.seed + 2)
     counts, dropped = {}, {}
     for k, x in xs.items():
+        inside = int(((x.abs() <= st.box).all(1)).sum())
+        if inside == 0:
+            raise ValueError(f"{'data' if k == 'data' else 'model'}: all {x.shape[0]} {k.upper() if k != 'data' else 'data'} samples lie "
+                             f"outside the evaluation box [-{st.box}, {st.box}]²" + (" (the model does not bring them back to the data)" if k != "data" else ""))
         counts[k], dropped[k] = _counts(x, st)
     bar.set_postfix_str("W2² and bootstrap")
     t0 = time.perf_counter()
@@ -368,17 +382,18 @@ def run(st: Settings, progress: bool = True, workers: int = 1, n_x: int = 1_000,
 
 def diagnose(model, data, sde="ou", n: int = DEFAULT_N, nfe: int = DEFAULT_NFE, seed: int = 0, bootstrap: int = DEFAULT_BOOTSTRAP,
              floor_repeats: int = FLOOR_REPEATS, kind: str | None = None, schedule: str | None = None, progress: bool = True,
-             workers: int = 1) -> Report:
+             workers: int = 1, grid_n: int = metrics.GRID_N, n_x: int = 1_000, n_t: int = 10) -> Report:
     """The ODE–SDE gap and FP residual of `model` on `data` under the forward `sde` (book chapter diagnose).
 
     model: a path (PotentialMLP checkpoint or TorchScript .pt, authors'-release .npz), a PotentialMLP, any torch.nn.Module or
     callable (x, t) → (n,) (a potential) or (n, 2) (a score). data: a data-set name (datasets.ALL_NAMES), a .npy/.csv file
     or array of samples (n, 2), or a sampler fn(n, seed). sde: "ou" (the paper's), "vp", "ve" (σ_max from the data) or an
-    SDE object. n samples per sampler, nfe steps of the SDE's default grid, `bootstrap` replicates per W2² interval.
+    SDE object. n samples per sampler, nfe steps of the SDE's default grid, `bootstrap` replicates per W2² interval, histograms
+    on a grid_n × grid_n grid (the paper's 64) over a box that follows the data.
     """
     st = prepare(model, data, sde=sde, n=n, nfe=nfe, seed=seed, bootstrap=bootstrap, floor_repeats=floor_repeats, kind=kind,
-                 schedule=schedule)
-    return run(st, progress=progress, workers=workers)
+                 schedule=schedule, grid_n=grid_n)
+    return run(st, progress=progress, workers=workers, n_x=n_x, n_t=n_t)
 
 
 def to_json(report: Report) -> dict:

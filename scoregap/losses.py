@@ -160,7 +160,7 @@ def score_derivatives(score: Callable, x, t):
     Falls back to batched autograd (each output row depends only on its own input row) for models torch.func cannot
     transform (e.g. TorchScript).
     """
-    from torch.func import jacfwd, jacrev, vmap
+    from torch.func import jacrev, vmap
 
     x = sde_mod.as_points(x)
     t = torch.as_tensor(t, dtype=x.dtype).expand(x.shape[0], 1) if torch.as_tensor(t).ndim == 0 else torch.as_tensor(t, dtype=x.dtype).reshape(-1, 1)
@@ -169,8 +169,8 @@ def score_derivatives(score: Callable, x, t):
         with torch.enable_grad():
             s = vmap(s1)(x, t[:, 0])
             J = vmap(jacrev(s1, 0))(x, t[:, 0])
-            H = vmap(jacfwd(jacrev(s1, 0), 0))(x, t[:, 0])
-            st = vmap(jacfwd(s1, 1))(x, t[:, 0])
+            H = vmap(jacrev(jacrev(s1, 0), 0))(x, t[:, 0])
+            st = vmap(jacrev(s1, 1))(x, t[:, 0])
         return s.detach(), J.detach(), H.detach(), st.detach()
     except (RuntimeError, NotImplementedError, TypeError):
         return _score_derivatives_autograd(score, x, t)
@@ -178,14 +178,18 @@ def score_derivatives(score: Callable, x, t):
 
 def _score_derivatives_autograd(score: Callable, x: torch.Tensor, t: torch.Tensor):
     """score_derivatives by nested autograd on the batch (sums over rows: exact when rows are independent)."""
+    def grad(y, wrt, **kw):
+        (g,) = torch.autograd.grad(y, wrt, allow_unused=True, **kw)
+        return torch.zeros_like(wrt) if g is None else g
+
     with torch.enable_grad():
         x = x.detach().clone().requires_grad_(True)
         t = t.detach().clone().requires_grad_(True)
         s = score(x, t)
-        J = torch.stack([torch.autograd.grad(s[:, i].sum(), x, create_graph=True)[0] for i in range(2)], 1)  # (n, i, k)
-        st = torch.stack([torch.autograd.grad(s[:, i].sum(), t, retain_graph=True)[0][:, 0] for i in range(2)], 1)
-        H = torch.stack([torch.stack([torch.autograd.grad(J[:, i, j].sum(), x, retain_graph=True)[0] for j in range(2)], 1)
-                         for i in range(2)], 1)  # (n, i, j, k)
+        J = torch.stack([grad(s[:, i].sum(), x, create_graph=True) for i in range(2)], 1)  # (n, i, k)
+        st = torch.stack([grad(s[:, i].sum(), t, retain_graph=True)[:, 0] for i in range(2)], 1)
+        H = torch.stack([torch.stack([grad(J[:, i, j].sum(), x, retain_graph=True) if J.requires_grad else torch.zeros_like(x)
+                                      for j in range(2)], 1) for i in range(2)], 1)  # (n, i, j, k)
     return s.detach(), J.detach(), H.detach(), st.detach()
 
 
