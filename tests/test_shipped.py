@@ -32,7 +32,7 @@ def test_claims_hold(table, d):
     Each difference must exceed two standard deviations of the measured same-distribution floor at this n."""
     r0, r10 = table[(d, 0.0)], table[(d, 10.0)]
     margin = 2 * r0["floor_std"]
-    assert r0["floor"] > 0 and r0["n"] >= 1_000_000  # issue 8: at least 10⁶ samples per sampler
+    assert r0["floor"] > 0 and r0["n"] >= 1_000_000  # the shipped results have at least 10⁶ samples per sampler
     assert r0["ode_sde"] >= 3 * r10["ode_sde"], f"C1 fails for {d}: {r0['ode_sde']:.4g} vs {r10['ode_sde']:.4g}"
     assert r0["ode_truth"] > r0["sde_truth"] + margin, f"C2 fails for {d}"
     assert r10["sde_truth"] > r0["sde_truth"] + margin, f"C3 fails for {d}"
@@ -68,7 +68,7 @@ def test_claims_hold_with_the_intervals(table, d):
 @pytest.mark.parametrize("folder, model", [("cpu/samples", "checkpoint"), ("cpu/samples_1m", "checkpoint"),
                                            ("published/samples", "published")])
 def test_million_sample_files_are_what_the_cpu_preset_with_1e6_samples_writes(folder, model):
-    """The 10⁶-sample files: data/results/cpu/samples_1m (our models, filled across sessions by tools/cpu_sample_1m.sh; cpu/samples: the same files)
+    """The 10⁶-sample files: data/results/cpu/samples_1m (our models, filled resumably by tools/cpu_sample_1m.sh; cpu/samples: the same files)
     and data/results/published/samples (the authors' networks): every file passes its checksum and holds 10⁶ samples
     of the named model on the paper's grid, with the seed `sample` derives for it, a normalised histogram and its
     dropped count."""
