@@ -1,10 +1,10 @@
-"""The notebooks' data layer: validated parameters, cached or recomputed results, tables and claims.
+"""The notebooks' data layer: validated parameters, cached or recomputed results (tables and claims: evaluation.py).
 
 Every notebook of the book starts with `setup(...)` on its papermill parameters; the returned `Book`
 knows where the shipped results of the preset live (data/results/<preset>/, data/checkpoints/<preset>/)
 and either reads them (`recompute=False`, the default for the `cpu` preset: fast, no sampling) or
 recomputes the small version of the experiment with the library's own units of work
-(`experiment.run_sample`, `experiment.run_truth`, `experiment.evaluate_row`; the default for the
+(`experiment.run_sample`, `experiment.run_truth`, `evaluation.evaluate_row`; the default for the
 CI preset `quick`). Recomputed files go to a cache folder (SCOREGAP_CACHE_DIR, default
 book/executed/cache) keyed by everything that determines them, so chapters share them.
 """
@@ -27,14 +27,13 @@ with warnings.catch_warnings():  # tqdm.auto warns once about missing ipywidgets
     warnings.simplefilter("ignore")
     import tqdm.auto  # noqa: F401
 
-from . import config, experiment, figures, losses, metrics, samplers
+from . import config, evaluation, experiment, figures, losses, metrics, samplers
 from . import datasets as _ds
 from .config import model_name
 from .parallel import default_workers
 from .results import load_checkpoint
 
 ROOT = figures.ROOT
-PAPER_NUMBERS = ROOT / "data" / "paper_numbers.json"
 PUBLISHED_RESULTS = ROOT / "data" / "results" / "published"
 BENCH_FILE = ROOT / "data" / "bench.json"
 COLUMNS = ("ode_truth", "sde_truth", "ode_sde")
@@ -63,7 +62,7 @@ def _sha_sidecar(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
 
 
-NUMERICS = ("sde.py", "datasets.py", "models.py", "losses.py", "samplers.py", "metrics.py", "experiment.py", "config.py")
+NUMERICS = ("sde.py", "datasets.py", "models.py", "losses.py", "samplers.py", "metrics.py", "experiment.py", "evaluation.py", "config.py")
 
 
 def _code_hash() -> str:
@@ -167,7 +166,7 @@ class Book:
 
     def samples(self, dataset: str, w_r: float, method: str):
         """(histogram, subsample, info) of the trained model's ODE or SDE samples at t = 0."""
-        name = f"{model_name(dataset, w_r)}_{method}.npz"
+        name = evaluation.sample_file_name(dataset, w_r, method)
         if not self.recompute:
             p = self.results_dir / "samples" / name
             if not p.is_file():
@@ -186,7 +185,7 @@ class Book:
         """File behind `samples` (computing it first in recompute mode)."""
         self.samples(dataset, w_r, method)
         if not self.recompute:
-            return self.results_dir / "samples" / f"{model_name(dataset, w_r)}_{method}.npz"
+            return self.results_dir / "samples" / evaluation.sample_file_name(dataset, w_r, method)
         cfg = self.config(dataset, w_r)
         key = _key(_code_hash(), _sha_sidecar(self.checkpoint(dataset, w_r)), cfg.n_samples, cfg.nfe, cfg.schedule, cfg.sample_seed, cfg.device, method)
         return self._cache("samples", f"{model_name(dataset, w_r)}_{method}_{key}.npz")
@@ -194,7 +193,7 @@ class Book:
     def truth_file(self, dataset: str) -> Path:
         """Histogram file of exact data samples at the run's sample size."""
         if not self.recompute:
-            p = self.results_dir / "truth" / f"truth_{dataset}.npz"
+            p = self.results_dir / "truth" / evaluation.truth_file_name(dataset)
             if not p.is_file():
                 raise FileNotFoundError(f"{p} is missing: run the workflow for preset '{self.models_preset}' (or recompute=True)")
             return p
@@ -211,7 +210,7 @@ class Book:
     def truth_or_exact(self, dataset: str, n: int, folders=()) -> tuple[np.ndarray, int]:
         """(histogram, n) of the first shipped truth file found (in `folders`, then the preset's), else of n fresh exact samples."""
         for folder in [*map(Path, folders), self.results_dir / "truth"]:
-            p = folder / f"truth_{dataset}.npz"
+            p = folder / evaluation.truth_file_name(dataset)
             if p.is_file():
                 h, _, info = experiment.read_result(p)
                 return h, int(info["n"])
@@ -240,14 +239,14 @@ class Book:
 
     # ------------------------------------------------------------------ tables
     def table(self, bootstrap: int = 0) -> list[dict]:
-        """W2² rows (experiment.TABLE_FIELDS) of every (data set, w_R) of this run. Recomputed rows get `bootstrap`
+        """W2² rows (evaluation.TABLE_FIELDS) of every (data set, w_R) of this run. Recomputed rows get `bootstrap`
         replicates per W2² entry (intervals, SE, bias-corrected value; 0: none); shipped tables carry their own."""
         if not self.recompute:
-            p = self.results_dir / "w2.csv"
+            p = self.results_dir / evaluation.TABLE_FILE
             if not p.is_file():
                 raise FileNotFoundError(f"{p} is missing: run the workflow for preset '{self.models_preset}' "
                                         "(`python -m scoregap evaluate`), or execute with recompute=True")
-            rows = experiment.read_table(p)
+            rows = evaluation.read_table(p)
             want = {(d, float(w)) for d in self.datasets for w in self.w_values}
             have = {(r["dataset"], float(r["w_r"])) for r in rows}
             if want - have:
@@ -262,40 +261,34 @@ class Book:
                 if out.is_file():
                     row = json.loads(out.read_text())
                 else:
-                    row = evaluate_row(d, w, ode, sde, tru, checkpoint=self.checkpoint(d, w), bootstrap=bootstrap, bootstrap_seed=self.seed,
-                                       workers=default_workers())
+                    row = evaluation.evaluate_row(d, w, ode, sde, tru, checkpoint=self.checkpoint(d, w), bootstrap=bootstrap,
+                                                  bootstrap_seed=self.seed, workers=default_workers())
                     out.write_text(json.dumps(row))
                 rows.append(row)
         return rows
 
     def pivot(self, rows: list[dict], column: str) -> np.ndarray:
         """(data set × w_R) array of one table column, in this run's order."""
-        return experiment.pivot(rows, column, w_values=tuple(self.w_values), names=tuple(self.datasets))
+        return evaluation.pivot(rows, column, w_values=tuple(self.w_values), names=tuple(self.datasets))
 
     def sample_size(self, rows: list[dict]) -> int:
         """The number of samples per sampler behind the table rows."""
-        ns = {int(r["n"]) for r in rows}
-        if len(ns) != 1:
-            raise ValueError(f"table rows mix sample sizes {sorted(ns)}")
-        return ns.pop()
+        return evaluation.sample_size(rows)
 
     def floors(self, rows: list[dict]) -> dict:
         """{dataset: (mean, std)} of the Monte Carlo floor at the table's sample size: the table's own floor columns
         when it has them (written by `python -m scoregap evaluate`), else measured here."""
         n = self.sample_size(rows)
-        out = {}
-        for d in self.datasets:
-            r = next((r for r in rows if r["dataset"] == d and "floor" in r and r["floor"] == r["floor"]), None)
-            out[d] = (float(r["floor"]), float(r.get("floor_std", float("nan")))) if r is not None else self.noise_floor(d, n)
-        return out
+        stored = evaluation.table_floors(rows)
+        return {d: stored[d] if d in stored else self.noise_floor(d, n) for d in self.datasets}
 
     def noise_floor(self, dataset: str, n: int, repeats: int = 3) -> tuple[float, float]:
-        """Mean and std of W2² between histograms of two independent exact n-samples (metrics.noise_floor), cached."""
+        """evaluation.floor of a data set at n (seeded by the run's seed), cached across chapters."""
         path = self._cache("floors.json")
         store = json.loads(path.read_text()) if path.is_file() else {}
         key = f"{dataset}|{int(n)}|{repeats}|{self.seed}"
         if key not in store:
-            store[key] = noise_floor(dataset, int(n), repeats=repeats, seed=experiment.stable_seed(self.seed, dataset, "floor"))
+            store[key] = evaluation.floor(dataset, int(n), repeats=repeats, seed=experiment.stable_seed(self.seed, dataset, "floor"))
             path.write_text(json.dumps(store, indent=1, sort_keys=True))
         return tuple(store[key])
 
@@ -381,27 +374,7 @@ def setup(notebook: str, preset: str = "cpu", datasets: list | None = None, w_va
                 figure_dir=fig_dir, cache_dir=cache, reference_dir=ref_path, configs=configs)
 
 
-# ---------------------------------------------------------------------- paper numbers, claims, tables
-
-def paper_numbers(path=PAPER_NUMBERS) -> dict:
-    """The published W2² table and FP residuals (data/paper_numbers.json) as (data set × w_R) arrays."""
-    d = json.loads(Path(path).read_text())
-    out = {"source": d["source"], "n": d["n_samples"], "datasets": d["datasets"], "w_r": d["w_r"]}
-    for col in (*COLUMNS, "fp_residual"):
-        out[col] = np.array([d[col][name] for name in d["datasets"]], dtype=float)
-    out["noise_floor_checker"] = d.get("noise_floor_checker")
-    return out
-
-
-def paper_array(paper: dict, column: str, names, w_values) -> np.ndarray:
-    """A paper column restricted/reordered to the given data sets and w_R values (NaN where absent)."""
-    out = np.full((len(names), len(w_values)), np.nan)
-    for i, n in enumerate(names):
-        for j, w in enumerate(w_values):
-            if n in paper["datasets"] and float(w) in paper["w_r"]:
-                out[i, j] = paper[column][paper["datasets"].index(n), paper["w_r"].index(float(w))]
-    return out
-
+# ---------------------------------------------------------------------- tables
 
 def fmt(v, digits: int = 3) -> str:
     """Number in compact scientific/decimal notation for tables."""
@@ -435,46 +408,6 @@ def comparison_table(ours: np.ndarray, paper: np.ndarray | None, names, w_values
     return pd.DataFrame(data, index=[_ds.LABELS.get(n, n) for n in names], columns=pd.MultiIndex.from_tuples(cols))
 
 
-def claims(ode_truth: np.ndarray, sde_truth: np.ndarray, ode_sde: np.ndarray, names, w_values, floors: dict,
-           factor: float = 3.0) -> list[dict]:
-    """The paper's claims C1–C3 per data set, with whether each difference exceeds the Monte Carlo floor.
-
-    C1: ODE–SDE at w_R = 0 ≥ `factor` × ODE–SDE at the largest w_R; C2: at w_R = 0, ODE–truth > SDE–truth;
-    C3: SDE–truth at the largest w_R > SDE–truth at w_R = 0. A comparison A > B is 'resolved' when A − B exceeds
-    the floor (the mean W2² between two independent samples of the same law at this n).
-    """
-    ws = [float(w) for w in w_values]
-    if 0.0 not in ws or len(ws) < 2:
-        return []
-    i0, iL = ws.index(0.0), int(np.argmax(ws))
-    out = []
-    for k, d in enumerate(names):
-        fl = floors.get(d, (float("nan"), 0.0))[0]
-        checks = [
-            ("C1", f"ODE–SDE gap at w_R = 0 ≥ {factor:g} × gap at w_R = {ws[iL]:g}", ode_sde[k, i0], factor * ode_sde[k, iL],
-             ode_sde[k, i0] - ode_sde[k, iL]),
-            ("C2", "at w_R = 0 the ODE is further from the truth than the SDE", ode_truth[k, i0], sde_truth[k, i0],
-             ode_truth[k, i0] - sde_truth[k, i0]),
-            ("C3", f"SDE–truth at w_R = {ws[iL]:g} > SDE–truth at w_R = 0", sde_truth[k, iL], sde_truth[k, i0],
-             sde_truth[k, iL] - sde_truth[k, i0]),
-        ]
-        for cid, text, a, b, diff in checks:
-            holds = bool(a > b)
-            out.append({"claim": cid, "dataset": _ds.LABELS.get(d, d), "statement": text, "lhs": float(a), "rhs": float(b),
-                        "holds": holds, "floor": float(fl), "resolved": bool(abs(diff) > fl)})
-    return out
-
-
-def claims_table(rows: list[dict]):
-    import pandas as pd
-
-    return pd.DataFrame([{"claim": r["claim"], "data set": r["dataset"], "statement": r["statement"],
-                          "left ×10³": fmt(1e3 * r["lhs"]), "right ×10³": fmt(1e3 * r["rhs"]),
-                          "holds": "yes" if r["holds"] else "no",
-                          "beyond MC floor": "yes" if r["resolved"] else "no (floor " + fmt(1e3 * r["floor"]) + "×10⁻³)"}
-                         for r in rows])
-
-
 # ---------------------------------------------------------------------- published networks
 
 def published_sample_files(names=_ds.PAPER_NAMES, w_values=config.W_R_VALUES, root=PUBLISHED_RESULTS) -> dict:
@@ -482,56 +415,10 @@ def published_sample_files(names=_ds.PAPER_NAMES, w_values=config.W_R_VALUES, ro
     out = {}
     for d in names:
         for w in w_values:
-            o, s = (Path(root) / "samples" / f"{model_name(d, w)}_{m}.npz" for m in ("ode", "sde"))
+            o, s = (Path(root) / "samples" / evaluation.sample_file_name(d, w, m) for m in ("ode", "sde"))
             if o.is_file() and s.is_file():
                 out[(d, float(w))] = (o, s)
     return out
-
-
-def precomputed_hist(reference_dir, kind: str, dataset: str, w_r: float | None = None) -> np.ndarray:
-    """A histogram of the authors' release (precomputed_dists/weights_{ode,sde,truth}_64_3000000_…npy), flattened."""
-    base = Path(reference_dir) / "precomputed_dists"
-    if kind == "truth":
-        p = base / f"weights_truth_64_3000000_{dataset}.npy"
-    else:
-        p = base / f"weights_{kind}_64_3000000_100000_800_{dataset}_{float(w_r)}.npy"
-    if not p.is_file():
-        raise FileNotFoundError(f"published histogram {p} is missing")
-    h = np.asarray(np.load(p), dtype=np.float64).ravel()
-    return h / h.sum()
-
-
-def evaluate_row(dataset: str, w_r: float, ode_file, sde_file, truth_file, checkpoint, bootstrap: int = 0, bootstrap_seed: int = 0,
-                 workers: int = 1) -> dict:
-    """`experiment.evaluate_row` (same fields, same values), with `bootstrap` replicates per W2² entry
-    (experiment.w2_uncertainty on `workers` threads: 95 % interval, SE, bias-corrected value; 0: none)."""
-    ho, so, io_ = experiment.read_result(ode_file)
-    hs, ss, is_ = experiment.read_result(sde_file)
-    ht, st, it = experiment.read_result(truth_file)
-    model, _, summary = load_checkpoint(checkpoint)
-    unc = experiment.w2_uncertainty({"ode_truth": ((ho, io_), (ht, it)), "sde_truth": ((hs, is_), (ht, it)), "ode_sde": ((ho, io_), (hs, is_))},
-                                    int(bootstrap), int(bootstrap_seed), dataset, w_r, workers=workers)
-    return {**unc, "dataset": dataset, "w_r": float(w_r),
-            "ode_truth": w2_support(ho, ht), "sde_truth": w2_support(hs, ht), "ode_sde": w2_support(ho, hs),
-            "sliced_ode_truth": metrics.sliced_w2(so, st), "sliced_sde_truth": metrics.sliced_w2(ss, st),
-            "sliced_ode_sde": metrics.sliced_w2(so, ss), "n": io_["n"], "dropped_ode": io_["dropped"], "dropped_sde": is_["dropped"],
-            "fp_residual": losses.mean_squared_residual(model, n=20_000, seed=0), "final_dsm": summary.get("final_dsm", float("nan"))}
-
-
-def noise_floor(dataset: str, n: int, repeats: int = 3, seed: int = 0) -> tuple[float, float]:
-    """`metrics.noise_floor` for exact samples of a data set (same seeds, same values), with W2² on the histograms' support."""
-    ds = _ds.get(dataset)
-    vals = []
-    for r in range(repeats):
-        a, _ = metrics.histogram(ds.sample(n, seed=seed + 2 * r))
-        b, _ = metrics.histogram(ds.sample(n, seed=seed + 2 * r + 1))
-        vals.append(w2_support(a, b))
-    return float(np.mean(vals)), float(np.std(vals))
-
-
-def w2_support(a, b) -> float:
-    """Exact W2² between two grid histograms (metrics.w2_squared, which solves on the union of their supports)."""
-    return metrics.w2_squared(a, b)
 
 
 # ---------------------------------------------------------------------- checks used in the chapters
