@@ -155,8 +155,9 @@ CODE = {
                "experiment.py:SUBSAMPLE,stable_seed,sample_seed,run_sample", "cli.py:_config,cmd_sample"],
     "truth": ["datasets.py", "sde.py", "metrics.py:GRID_N,BOX,_as_numpy_points,histogram", "experiment.py:SUBSAMPLE,stable_seed,run_truth", "cli.py:_config,cmd_truth"],
     "evaluate": ["metrics.py", "losses.py", "models.py", "datasets.py",
-                 "experiment.py:W2_COLUMNS,UNCERTAINTY_SUFFIXES,UNCERTAINTY_FIELDS,TABLE_FIELDS,CI_LEVEL,stable_seed,read_result,"
-                 "floor_for,w2_uncertainty,evaluate_row,write_table,write_rows", "cli.py:cmd_evaluate"],
+                 "evaluation.py:W2_COLUMNS,UNCERTAINTY_SUFFIXES,UNCERTAINTY_FIELDS,TABLE_FIELDS,CI_LEVEL,RESIDUAL_POINTS,FLOOR_REPEATS,"
+                 "FLOOR_SEED,sample_file_name,truth_file_name,floor,w2_uncertainty,plugin_columns,evaluate_row,add_floors,write_table",
+                 "experiment.py:stable_seed,read_result,write_rows", "cli.py:cmd_evaluate"],
     "residuals": ["losses.py", "models.py", "experiment.py:RESIDUAL_FIELDS,residual_rows,write_rows", "cli.py:cmd_residuals"],
 }
 

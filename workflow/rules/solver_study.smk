@@ -29,7 +29,7 @@ SOLVER_STUDY_MODELS = [("checker", "0.0"), ("checker", "10.0")]
 SOLVER_STUDY_CSV = f"data/results/{MODELS}/solver_study.csv"
 
 CODE["solver_study"] = ["solvers.py", "solver_study.py", "samplers.py", "models.py", "sde.py", "datasets.py", "metrics.py",
-                        "experiment.py:stable_seed,floor_for,write_rows", "results.py:load_checkpoint", "cli.py:cmd_solver_study"]
+                        "evaluation.py:FLOOR_REPEATS,FLOOR_SEED,floor", "experiment.py:stable_seed,write_rows", "results.py:load_checkpoint", "cli.py:cmd_solver_study"]
 CODE_HASH["solver_study"] = code_hash("solver_study")
 
 
