@@ -28,6 +28,7 @@ with warnings.catch_warnings():  # tqdm.auto warns once about missing ipywidgets
     import tqdm.auto  # noqa: F401
 
 from . import config, evaluation, experiment, figures, losses, metrics, samplers
+from . import book_layout
 from . import datasets as _ds
 from .config import model_name
 from .parallel import default_workers
@@ -309,7 +310,8 @@ class Book:
         default = ROOT / "book" / "executed" / "figures"
         if default not in self.figure_dir.resolve().parents:
             return
-        out = ROOT / "book" / "executed" / "headline.png"
+        out = book_layout.executed_dir(self.preset) / "headline.png"  # the CI book has its own
+        out.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(out, dpi=figures.DPI, metadata={"Software": None})
 
     def save(self, name: str, fig, numbers: dict) -> None:

@@ -306,10 +306,12 @@ def test_book_rules_execute_notebooks_with_papermill_and_build(tmp_path):
     (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/executed/toy\n")
     cfg = ["--config", "preset=quick", "notebook_params={extra: 7}"]
     smk(root, "--cores", "1", "book", *cfg)
-    executed = (root / "book" / "executed" / "toy.ipynb").read_text()
+    executed = (root / "book" / "executed" / "ci" / "toy.ipynb").read_text()  # the CI preset's own folders
     assert "preset=quick extra=7 cwd=notebooks threads=1" in executed
-    assert (root / "book" / "_build" / "html" / "index.html").is_file()
-    assert (root / "book" / "_build" / "html" / "book" / "executed" / "toy.html").is_file()
+    ci_html = root / "book" / "_build" / "ci" / "_build" / "html"
+    assert (ci_html / "index.html").is_file()
+    assert (ci_html / "book" / "executed" / "toy.html").is_file()
+    assert not (root / "book" / "executed" / "toy.ipynb").exists() and not (root / "book" / "_build" / "html").exists()
     assert job_counts(smk(root, "-n", "book", *cfg)) == {}
     assert job_counts(smk(root, "-n", "book", "--config", "preset=quick", "notebook_params={extra: 8}")) == \
         {"execute_notebook": 1, "book": 1}

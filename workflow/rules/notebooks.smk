@@ -3,8 +3,15 @@
 # Each notebook is executed with its working directory notebooks/ (as when opened in Jupyter) and the
 # papermill parameters {preset: <config preset>, **config notebook_params} injected after its cell tagged
 # `parameters`; SCOREGAP_THREADS and OMP_NUM_THREADS are the job's threads.  The book is built from the executed notebooks:
-# _toc.yml lists book/intro (root) and book/executed/<name>, and _config.yml turns execution off
-# (execute: {execute_notebooks: "off"}) and sets only_build_toc_files: true.
+# _toc.yml lists book/intro (root), book/executed/<name> and the hand-written pages book/<page>, and _config.yml turns
+# execution off (execute: {execute_notebooks: "off"}) and sets only_build_toc_files: true.
+#
+# The reader's book and the CI book never share a folder (scoregap/book_layout.py): every preset but the CI one is
+# executed into book/executed and built into book/_build/html; the CI preset (quick, `make test`) is executed into
+# book/executed/ci and built into book/_build/ci/_build/html from book/_build/ci/src, a staged copy of the sources
+# (links) whose book/executed is book/executed/ci.
+
+from scoregap import book_layout
 
 # Data files each notebook reads: {"<name>": ["data/results/cpu/w2.csv", ...]}.  Paths are relative to
 # the repository root; "{preset}" is replaced by the configured preset and "{models}" by the preset
@@ -56,19 +63,25 @@ def notebook_parameters():
     return json.dumps(params, sort_keys=True)
 
 
+EXECUTED = str(book_layout.executed_dir(PRESET, Path(".")))
+BOOK_BUILD = str(book_layout.build_dir(PRESET, Path(".")))
+BOOK_HTML = str(book_layout.html_dir(PRESET, Path(".")))
+CI_BOOK = PRESET == book_layout.CI_PRESET
+
+
 rule execute_notebook:
     """Convert a MyST notebook with jupytext and execute it with papermill."""
     input:
         notebook="notebooks/{name}.md",
         data=notebook_inputs,
     output:
-        "book/executed/{name}.ipynb",
+        EXECUTED + "/{name}.ipynb",
     wildcard_constraints:
         name=r"[^/]+",
     params:
         parameters=notebook_parameters(),
     log:
-        "logs/notebooks/{name}.log",
+        "logs/notebooks/" + ("ci/" if CI_BOOK else "") + "{name}.log",
     threads: THREADS["notebook"]
     shell:
         """
@@ -88,14 +101,22 @@ BOOK_PAGES = sorted(f"book/{p}.md" for p in glob_wildcards("book/{page}.md").pag
 rule book:
     """Build the HTML book from the executed notebooks (Jupyter Book 1, offline)."""
     input:
-        notebooks=expand("book/executed/{name}.ipynb", name=NOTEBOOKS),
+        notebooks=expand(EXECUTED + "/{name}.ipynb", name=NOTEBOOKS),
         sources=BOOK_SOURCES,
         pages=BOOK_PAGES,
         bib=[f for f in ("references.bib", "book/references.bib") if os.path.exists(f)],
     output:
-        "book/_build/html/index.html",
+        BOOK_HTML + "/index.html",
+    params:
+        src=BOOK_BUILD + "/src" if CI_BOOK else ".",
+        stage="1" if CI_BOOK else "",
+        out=BOOK_BUILD,
+        executed=EXECUTED,
     log:
-        "logs/book.log",
+        "logs/book" + (".ci" if CI_BOOK else "") + ".log",
     threads: THREADS["book"]
     shell:
-        "{BIN}/jupyter-book build . --path-output book > {log} 2>&1 && touch {output}"
+        """
+        if [ -n "{params.stage}" ]; then {PYTHON} -m scoregap.book_layout {params.src} {params.executed}; fi
+        {BIN}/jupyter-book build {params.src} --path-output {params.out} > {log} 2>&1 && touch {output}
+        """
