@@ -91,6 +91,7 @@ class Book:
     seed: int
     device: str
     recompute: bool
+    bootstrap: int
     models_preset: str
     results_dir: Path
     checkpoint_dir: Path
@@ -239,9 +240,10 @@ class Book:
         return metrics.histogram(x)[0]
 
     # ------------------------------------------------------------------ tables
-    def table(self, bootstrap: int = 0) -> list[dict]:
+    def table(self, bootstrap: int | None = None) -> list[dict]:
         """W2² rows (evaluation.TABLE_FIELDS) of every (data set, w_R) of this run. Recomputed rows get `bootstrap`
-        replicates per W2² entry (intervals, SE, bias-corrected value; 0: none); shipped tables carry their own."""
+        replicates per W2² entry (None: the run's `bootstrap` parameter; 0: none); shipped tables carry their own."""
+        bootstrap = self.bootstrap if bootstrap is None else bootstrap
         if not self.recompute:
             p = self.results_dir / evaluation.TABLE_FILE
             if not p.is_file():
@@ -323,16 +325,42 @@ class Book:
 
 # ---------------------------------------------------------------------- construction
 
+RECOMPUTE_PARAMETERS = ("n_samples", "nfe", "seed", "bootstrap")
+"""Notebook parameters that select what is sampled and evaluated: they act only when the chapter recomputes."""
+
+
 def setup(notebook: str, preset: str = "cpu", datasets: list | None = None, w_values: list | None = None, n_samples: int | None = None,
-          nfe: int | None = None, seed: int = figures.DEFAULT_SEED, device: str = "cpu", recompute=None, results_dir: str = "",
-          checkpoint_dir: str = "", figure_dir: str = "", reference_dir: str = "", threads: int = 0) -> Book:
+          nfe: int | None = None, seed: int | None = None, device: str = "cpu", recompute=None, results_dir: str = "",
+          checkpoint_dir: str = "", figure_dir: str = "", reference_dir: str = "", threads: int = 0, bootstrap: int | None = None,
+          defaults: dict | None = None, live: tuple = ()) -> Book:
     """Validate a notebook's parameters through `config.make` and resolve its folders; fails fast with a clear message.
 
     recompute: None chooses by preset (the CI preset 'quick' recomputes, 'cpu' and 'paper' read cached results).
-    n_samples, nfe: None means the preset's value.
+    n_samples, nfe, seed, bootstrap (RECOMPUTE_PARAMETERS): None means `defaults[name]` when the chapter recomputes (else
+    the preset's value, seed figures.DEFAULT_SEED, bootstrap 0). Without recompute they cannot act — the shipped results
+    were made with their own — so giving one is an error naming it, unless the chapter lists it in `live` (it computes
+    with it whatever the preset, e.g. samples of the exact score).
     """
+    values = {"n_samples": n_samples, "nfe": nfe, "seed": seed, "bootstrap": bootstrap}
+    defaults = dict(defaults or {})
+    if set(defaults) - set(RECOMPUTE_PARAMETERS) or set(live) - set(RECOMPUTE_PARAMETERS):
+        raise ValueError(f"invalid defaults={defaults!r} or live={live!r}: names among {', '.join(RECOMPUTE_PARAMETERS)}")
+    if preset in config.PRESETS and recompute in (None, False) and not (recompute is None and preset == figures.CI_PRESET):
+        for name, v in values.items():
+            if v is not None and name not in live:
+                raise ValueError(f"invalid {name}={v!r}: it has no effect with preset '{preset}', which reads the shipped results "
+                                 f"(made with their own {name}); pass recompute=True to recompute with it, or leave {name}=None")
+    recomputing = recompute is True or (recompute is None and preset == figures.CI_PRESET)
+    for name in RECOMPUTE_PARAMETERS:
+        if values[name] is None and (recomputing or name in live):
+            values[name] = defaults.get(name)
+    n_samples, nfe = values["n_samples"], values["nfe"]
+    seed = figures.DEFAULT_SEED if values["seed"] is None else values["seed"]
+    bootstrap = 0 if values["bootstrap"] is None else values["bootstrap"]
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"invalid seed={seed!r}: a non-negative integer")
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0 or bootstrap == 1:
+        raise ValueError(f"invalid bootstrap={bootstrap!r}: 0 (no intervals) or an integer >= 2 (replicates per W2² entry)")
     if notebook not in figures.NOTEBOOKS:
         raise ValueError(f"invalid notebook={notebook!r}: one of {', '.join(figures.NOTEBOOKS)}")
     if preset not in config.PRESETS:
@@ -370,6 +398,7 @@ def setup(notebook: str, preset: str = "cpu", datasets: list | None = None, w_va
     fig_dir = Path(figure_dir or os.environ.get("SCOREGAP_FIGURE_DIR", "") or (ROOT / "book" / "executed" / "figures" / preset))
     cache = Path(os.environ.get("SCOREGAP_CACHE_DIR", "") or (ROOT / "book" / "executed" / "cache")) / preset
     return Book(notebook=notebook, preset=preset, datasets=ds, w_values=ws, n_samples=base.n_samples, nfe=base.nfe, seed=int(seed),
+                bootstrap=int(bootstrap),
                 device=base.device, recompute=bool(recompute), models_preset=models_preset,
                 results_dir=Path(results_dir) if results_dir else ROOT / "data" / "results" / models_preset,
                 checkpoint_dir=Path(checkpoint_dir or os.environ.get("SCOREGAP_CHECKPOINT_DIR", "") or (ROOT / "data" / "checkpoints" / models_preset)),
