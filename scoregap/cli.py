@@ -285,6 +285,91 @@ def cmd_solver_study(args) -> int:
     return 0
 
 
+def cmd_thin(args) -> int:
+    from . import seeds
+    from .results import load_npz
+
+    src, out = Path(args.source), Path(args.out)
+    check_outputs([out], [src])
+    _, _, info = experiment.read_result(src)
+    d, w, method = info["dataset"], info.get("w_r"), info["method"]
+    fields = {"dataset": d, **({"w_r": float(w)} if w is not None else {})}
+    if provenance.read_record(src, load_npz(src)) is not None:
+        provenance.check_result_file(src, _config(args, **fields, n_samples=int(info["n"])), d, w, method)
+    new = seeds.thin_result(src, out, args.n, args.seed, config=_config(args, **fields, n_samples=args.n))
+    print(f"{src.name}: {args.n} of {info['n']} samples (uniformly random subset), {new['dropped']} outside the box → {out}")
+    return 0
+
+
+def cmd_seed_table(args) -> int:
+    from . import seeds
+    from .parallel import default_workers
+
+    if args.bootstrap < 0 or args.bootstrap == 1:
+        raise ValueError(f"--bootstrap must be 0 (no intervals) or at least 2 replicates, got {args.bootstrap}")
+    folder, ck_dir = Path(args.seed_dir), Path(args.checkpoint_dir)
+    jobs, inputs = [], {}
+    for d in args.dataset:
+        truth = folder / "truth" / evaluation.truth_file_name(d)
+        provenance.check_result_file(truth, _config(args, dataset=d), d, None, "truth")
+        inputs[str(truth)] = truth
+        for w in [float(x) for x in args.w_r]:
+            cfg = _config(args, dataset=d, w_r=w)
+            for s in args.seeds:
+                ck = ck_dir / seeds.checkpoint_name(d, w, s)
+                files = [folder / f"s{s}" / evaluation.sample_file_name(d, w, m) for m in experiment.METHODS]
+                for f, m in zip(files, experiment.METHODS):
+                    provenance.check_result_file(f, cfg, d, w, m)
+                    seeds.check_model(f, ck)
+                    inputs[str(f)] = f
+                inputs[str(ck)] = ck
+                jobs.append((d, w, s, *files, truth, ck))
+    out, summ = Path(args.out), Path(args.summary)
+    check_outputs([out, summ], list(inputs.values()))
+    rows = [seeds.seed_row(d, w, s, ode, sde, truth, ck, bootstrap=args.bootstrap, bootstrap_seed=args.bootstrap_seed,
+                           workers=default_workers()) for d, w, s, ode, sde, truth, ck in jobs]
+    if args.floor_repeats > 0:
+        evaluation.add_floors(rows, repeats=args.floor_repeats)
+    refuse_nonfinite(rows, evaluation.W2_COLUMNS + ("fp_residual",), "--out")
+    seeds.write_table(rows, seeds.SEED_FIELDS, out, inputs)
+    seeds.write_table(seeds.summary(rows), seeds.SUMMARY_FIELDS, summ, {str(out): out}, what="seed-summary")
+    for c in seeds.claims_by_seed(rows):
+        print(f"seed {c['seed']:<5}{c['claim']} {c['dataset']:<10}{c['statement']}: {'holds' if c['holds'] else 'fails'}"
+              + ("" if c["resolved"] is None else (", resolved" if c["resolved"] else ", intervals overlap")))
+    print(f"{len(rows)} rows → {out}, {summ}")
+    return 0
+
+
+def cmd_training_curve(args) -> int:
+    from . import seeds
+
+    folder, jobs, inputs = Path(args.curve_dir), [], {}
+    for ck in [Path(c) for c in args.checkpoint]:
+        meta = seeds.snapshot_info(ck)
+        d, w = meta["dataset"], meta["w_r"]
+        truth = folder / "truth" / evaluation.truth_file_name(d)
+        provenance.check_result_file(truth, _config(args, dataset=d), d, None, "truth")
+        files = [folder / seeds.snapshot_sample_name(ck, m) for m in experiment.METHODS]
+        for f, m in zip(files, experiment.METHODS):
+            provenance.check_result_file(f, _config(args, dataset=d, w_r=w), d, w, m)
+            seeds.check_model(f, ck)
+        inputs.update({str(f): f for f in (ck, truth, *files)})
+        jobs.append((ck, *files, truth))
+    if not jobs:
+        raise ValueError("nothing to evaluate: give --checkpoint with the snapshot files")
+    check_outputs([Path(args.out)], list(inputs.values()))
+    rows = [seeds.curve_row(ck, ode, sde, truth) for ck, ode, sde, truth in jobs]
+    if args.floor_repeats > 0:
+        evaluation.add_floors(rows, repeats=args.floor_repeats)
+    refuse_nonfinite(rows, evaluation.W2_COLUMNS + ("fp_residual",), "--out")
+    seeds.write_table(rows, seeds.CURVE_FIELDS, Path(args.out), inputs, what="training-curve")
+    for r in rows:
+        print(f"{model_name(r['dataset'], r['w_r'])} seed {r['seed']} step {r['step']:>6} ({r['samples_seen']:.3g} samples seen): "
+              f"W2² ×10³ ODE–truth {1e3 * r['ode_truth']:.3g}, SDE–truth {1e3 * r['sde_truth']:.3g}, ODE–SDE {1e3 * r['ode_sde']:.3g}")
+    print(f"→ {args.out}")
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line usage errors (exit status 2)."""
 
@@ -385,6 +470,33 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--no-progress", action="store_true", help="switch off progress bars")
     _debug_threads(v)
     v.set_defaults(func=cmd_solver_study)
+    h = sub.add_parser("thin", help="the sample or truth file of a uniformly random subset of a file's samples (exact, from its counts)")
+    _common(h)
+    h.add_argument("--source", required=True, help="sample or truth file written by `sample`/`truth`")
+    h.add_argument("--n", type=_count(1, "samples to keep"), required=True, help="samples to keep (at most the source's)")
+    h.add_argument("--seed", type=_count(0, "a non-negative integer"), default=0, help="seed of the subset (each file derives its own)")
+    h.add_argument("--out", required=True, help="result file (written atomically, with its checksum)")
+    h.set_defaults(func=cmd_thin)
+    st = sub.add_parser("seed-table", help="W2² of every training seed's models at one sample size, and its summary over seeds")
+    _common(st)
+    st.add_argument("--seed-dir", required=True, help="folder with s<seed>/<dataset>_w<w_R>_<method>.npz and truth/truth_<dataset>.npz")
+    st.add_argument("--checkpoint-dir", required=True, help="folder of the checkpoints <dataset>_w<w_R>[_s<seed>].pt")
+    st.add_argument("--seeds", nargs="+", type=_count(0, "training seeds"), default=[0, 1, 2], help="training seeds (0: the shipped models)")
+    st.add_argument("--dataset", nargs="+", default=list(datasets.PAPER_NAMES), choices=datasets.NAMES)
+    st.add_argument("--w-r", nargs="+", type=_weight, default=["0.0", "10.0"])
+    st.add_argument("--bootstrap", type=int, default=0, metavar="B", help="bootstrap replicates per W2² entry (0: none)")
+    st.add_argument("--bootstrap-seed", type=_count(0, "a non-negative integer"), default=0, metavar="SEED")
+    st.add_argument("--floor-repeats", type=_count(0, "0 skips the floor"), default=evaluation.FLOOR_REPEATS)
+    st.add_argument("--out", required=True, help="CSV: one row per data set, w_R and seed")
+    st.add_argument("--summary", required=True, help="CSV: mean, sd, min, max over seeds per data set and w_R")
+    st.set_defaults(func=cmd_seed_table)
+    tc = sub.add_parser("training-curve", help="W2² and FP residual of snapshots along training (train --snapshots)")
+    _common(tc)
+    tc.add_argument("--checkpoint", nargs="+", required=True, help="snapshot files <model>.step<k>.pt")
+    tc.add_argument("--curve-dir", required=True, help="folder with <model>.step<k>_<method>.npz and truth/truth_<dataset>.npz")
+    tc.add_argument("--floor-repeats", type=_count(0, "0 skips the floor"), default=evaluation.FLOOR_REPEATS)
+    tc.add_argument("--out", required=True, help="CSV: one row per snapshot")
+    tc.set_defaults(func=cmd_training_curve)
     return p
 
 

@@ -28,6 +28,7 @@ rule train:
         sets=lambda wc: set_args("train", seed=parse_model(wc.model)[2] or None),
         settings=lambda wc: settings("train", seed=parse_model(wc.model)[2] or None),
         code=CODE_HASH["train"],
+        snapshots=0,  # train_snapshots (workflow/rules/seeds.smk): the runs that keep snapshots along training
     log:
         "logs/{preset}/train/{model}.log",
     threads: THREADS["train"]
@@ -35,7 +36,7 @@ rule train:
         **gpu_resources(),
     shell:
         "{PYTHON} -m scoregap train --preset {params.preset} --dataset {params.dataset} --w-r {params.w}"
-        " --out {output.pt} --no-progress --threads {threads} {params.sets} > {log} 2>&1"
+        " --out {output.pt} --no-progress --threads {threads} --snapshots {params.snapshots} {params.sets} > {log} 2>&1"
 
 
 rule sample:
