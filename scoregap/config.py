@@ -14,7 +14,7 @@ DEVICES = ("cpu", "cuda")
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """Every hyperparameter of one model and its evaluation (PAPER.md: training, sampling, evaluation)."""
+    """Every hyperparameter of one model and its evaluation (the paper's training, sampling and evaluation settings)."""
 
     preset: str = "paper"
     dataset: str = "checker"

@@ -1,4 +1,4 @@
-"""The paper's data distributions and their exact time marginals p_t under the OU process (PAPER.md)."""
+"""The paper's data distributions and their exact time marginals p_t under the OU process ({eq}`marginal`)."""
 from __future__ import annotations
 
 import math

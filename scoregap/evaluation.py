@@ -1,7 +1,7 @@
 """Everything a W2² table needs: result-file names, the row, the Monte Carlo floor, the bootstrap columns, the claims
 C1–C3 and the paper's numbers (read from data/paper_numbers.json only). The CLI, the workflow and the book call these.
 
-The metric of every entry is {eq}`w2-histogram` (metrics.histogram, then metrics.w2_squared); the floor is
+The metric of every entry is {eq}`w2-metric` (metrics.histogram, then metrics.w2_squared); the floor is
 {eq}`mc-floor`.
 """
 from __future__ import annotations
@@ -104,7 +104,7 @@ def w2_uncertainty(pairs: dict, bootstrap: int, seed: int, dataset: str, w_r: fl
 
 
 def plugin_columns(ode, sde, truth) -> dict:
-    """The plug-in columns of a row from its three results ((hist, subsample, info) or file paths): W2² {eq}`w2-histogram`,
+    """The plug-in columns of a row from its three results ((hist, subsample, info) or file paths): W2² {eq}`w2-metric`,
     sliced W2² on the subsamples, n and the dropped counts."""
     (ho, so, io_), (hs, ss, is_), (ht, st, _) = (r if isinstance(r, tuple) else read_result(r) for r in (ode, sde, truth))
     return {"ode_truth": metrics.w2_squared(ho, ht), "sde_truth": metrics.w2_squared(hs, ht), "ode_sde": metrics.w2_squared(ho, hs),
@@ -115,7 +115,7 @@ def plugin_columns(ode, sde, truth) -> dict:
 def evaluate_row(dataset: str, w_r: float, ode_file, sde_file, truth_file, checkpoint=None, model=None, bootstrap: int = 0,
                  bootstrap_seed: int = 0, workers: int = 1) -> dict:
     """One table row: W2² ODE–truth, SDE–truth, ODE–SDE (+ sliced W2² on the subsamples, dropped counts), the FP residual
-    {eq}`fp-residual` of the model (from `checkpoint`, with its final DSM loss, or `model`); with bootstrap = B > 0 also a
+    {eq}`residual` of the model (from `checkpoint`, with its final DSM loss, or `model`); with bootstrap = B > 0 also a
     95 % interval, standard error and bias-corrected value per W2² from B replicates (w2_uncertainty, `workers` threads).
     The floor columns are NaN here (`add_floors` fills them)."""
     if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0 or bootstrap == 1:

@@ -93,7 +93,7 @@ def induced_laws(score: AffineScore, T: float = sde.T):
 
 
 def coupling_bound(score: AffineScore, T: float = sde.T, n_tau: int = 4001) -> float:
-    """Right side of (bound): ∫ exp(∫_τ^T ℓ) ½ ‖∇log q_τ - s‖_{L²(q_τ)} dτ, by the trapezoid rule on n_tau points."""
+    """Right side of {eq}`coupling` with {eq}`gronwall`: ∫ exp(∫_τ^T ℓ) ½ ‖∇log q_τ - s‖_{L²(q_τ)} dτ, by the trapezoid rule on n_tau points."""
     sol = _moments(score, 1.0, 1.0, T)
     taus = np.linspace(0.0, T - 1e-12, n_tau)
     mis, ell = np.empty(n_tau), np.empty(n_tau)

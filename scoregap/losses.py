@@ -1,4 +1,4 @@
-"""Training losses: denoising score matching and the log-density Fokker–Planck residual (PAPER.md, levels 3, 5)."""
+"""Training losses: denoising score matching and the log-density Fokker–Planck residual ({eq}`dsm`, {eq}`residual`)."""
 from __future__ import annotations
 
 from typing import Callable
@@ -12,7 +12,7 @@ BOX: float = 3.5
 
 
 def dsm_loss(score: Callable, x0: torch.Tensor, t: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Paper's DSM loss: mean over batch and coordinates of (s(x_t, t) - ∇log p(x_t | x0))², t ~ T·Beta(1,2) + eps."""
+    """DSM loss {eq}`dsm`: mean over batch and coordinates of (s(x_t, t) - ∇log p(x_t | x0))², t ~ T·Beta(1,2) + eps."""
     x0 = sde.as_points(x0, "x0")
     if t is None:
         t = sde.training_times(x0.shape[0], generator=generator, device=x0.device)
@@ -47,7 +47,7 @@ def fp_terms(potential: Callable, x, t):
 
 
 def fp_residual(potential: Callable, x, t) -> torch.Tensor:
-    """r(x, t) = ∂_tφ - 2 - x·∇φ - ½Δφ - ½|∇φ|², the log-density FP residual for dX = -X dt + dW (PAPER.md, level 5)."""
+    """r(x, t) = ∂_tφ - 2 - x·∇φ - ½Δφ - ½|∇φ|², the log-density FP residual for dX = -X dt + dW ({eq}`residual`)."""
     x = sde.as_points(x)
     _, dt, grad, lap = fp_terms(potential, x, t)
     return dt - fp_rhs(x.to(grad.dtype), grad, lap)
@@ -90,7 +90,7 @@ def collocation_points(n: int, generator: torch.Generator | None = None, device=
 
 
 def mean_squared_residual(potential: Callable, n: int = 20_000, seed: int = 0, batch: int = 5_000) -> float:
-    """Mean of r² over n uniform collocation points with a fixed seed (the paper's reported residual)."""
+    """Mean of r² over n uniform collocation points with a fixed seed ({eq}`residual`; the paper's reported residual)."""
     g = torch.Generator().manual_seed(int(seed))
     x, t = collocation_points(n, generator=g)
     total = 0.0

@@ -1,4 +1,4 @@
-"""Reverse-time samplers: Euler for the probability-flow ODE, Euler–Maruyama for the reverse SDE (PAPER.md, levels 2, 4)."""
+"""Reverse-time samplers: Euler for the probability-flow ODE, Euler–Maruyama for the reverse SDE ({eq}`pf-ode`, {eq}`rev-sde`)."""
 from __future__ import annotations
 
 import math

@@ -1,4 +1,4 @@
-"""The Ornstein–Uhlenbeck forward SDE dX = -X dt + dW of the paper (PAPER.md, level 1)."""
+"""The Ornstein–Uhlenbeck forward SDE dX = -X dt + dW of the paper ({eq}`fwd-sde`)."""
 from __future__ import annotations
 
 import math
@@ -54,12 +54,12 @@ def diffusion(t=None) -> float:
 
 
 def kernel_mean_coef(t: torch.Tensor) -> torch.Tensor:
-    """a(t) = e^{-t}: X_t | X_0 has mean a(t) X_0."""
+    """a(t) = e^{-t}: X_t | X_0 has mean a(t) X_0 ({eq}`kernel`)."""
     return torch.exp(-t)
 
 
 def kernel_var(t: torch.Tensor) -> torch.Tensor:
-    """v(t) = ½(1 - e^{-2t}): X_t | X_0 has covariance v(t) I."""
+    """v(t) = ½(1 - e^{-2t}): X_t | X_0 has covariance v(t) I ({eq}`kernel`)."""
     return -0.5 * torch.expm1(-2.0 * t)
 
 

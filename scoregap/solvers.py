@@ -1,4 +1,4 @@
-"""Probability-flow ODE solvers of orders 1, 2 and 5(4) for the solver study (PAPER.md, levels 2 and 4).
+"""Probability-flow ODE solvers of orders 1, 2 and 5(4) for the solver study ({eq}`pf-ode-solvers`).
 
 All solve dx/dt = -x - ½ s(x, t) backward from t = T to t = 0 (the ODE of `samplers.sample(method="ode")`):
 
@@ -52,7 +52,7 @@ def score_fn(score) -> Score:
 
 
 def velocity(score: Score, x: torch.Tensor, t: float) -> torch.Tensor:
-    """Probability-flow velocity dx/dt = f - ½ g² s = -x - ½ s(x, t) (PAPER.md level 2, OU: f = -x, g = 1)."""
+    """Probability-flow velocity dx/dt = f - ½ g² s = -x - ½ s(x, t) ({eq}`pf-ode`, OU: f = -x, g = 1)."""
     return -x - 0.5 * score(x, t)
 
 
@@ -63,7 +63,7 @@ def euler(score, x_T: torch.Tensor, nfe: int = 800, schedule: str = "paper", pro
 
 
 def em(score, n: int, nfe: int = 800, schedule: str = "paper", seed: int | None = None, progress: bool = False) -> torch.Tensor:
-    """Euler–Maruyama for the reverse SDE dx = [-x - s] dt + dW̄ (PAPER.md level 2): `samplers.sample(method="sde")`."""
+    """Euler–Maruyama for the reverse SDE dx = [-x - s] dt + dW̄ ({eq}`rev-sde`): `samplers.sample(method="sde")`."""
     return samplers.sample(score, n, method="sde", nfe=nfe, schedule=schedule, seed=seed, progress=progress)
 
 

@@ -1,4 +1,4 @@
-"""Training: DSM + w_R · mean r_θ² (PAPER.md, level 7), for one model or several at once.
+"""Training: DSM + w_R · mean r_θ² ({eq}`loss`), for one model or several at once.
 
 Several models (e.g. the whole w_R sweep) train together with their parameters stacked along a
 leading dimension, so one batched matmul serves all; each model keeps its own random stream, so it
@@ -67,7 +67,7 @@ the whole batch is one pass."""
 
 def accumulate_gradients(P, inp, target, w, inp_c=None, xc=None, fp_idx=None, chunks=CPU_CHUNKS, workers: int | None = None,
                          pool: RowPool | None = None):
-    """Gradient of Σ_m [DSM_m + w_m · mean r²_m] (PAPER.md, level 7) accumulated into P's .grad, in chunks.
+    """Gradient of Σ_m [DSM_m + w_m · mean r²_m] ({eq}`loss`) accumulated into P's .grad, in chunks.
 
     P: stacked parameters (leading model dimension M); inp/target: (M, n, 3)/(M, n, 2) DSM inputs and targets;
     inp_c/xc: (M_fp, n_c, 3)/(M_fp, n_c, 2) collocation inputs of the models `fp_idx` with w_R > 0.
