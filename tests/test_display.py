@@ -171,3 +171,16 @@ def test_comparison_colour_bars_have_legible_ticks_and_no_blacked_out_panel():
     for im in (sde_img, truth_img):  # the panel's own scale: its median cell is not drawn near black
         data = np.asarray(im.get_array())
         assert np.median(data) / im.norm.vmax > 0.2
+
+
+def test_papermill_injected_cell_is_removed_from_the_page():
+    import json
+
+    from scoregap.sphinx_offline import remove_injected_cells
+
+    nb = {"cells": [{"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "preset = 'cpu'"},
+                    {"cell_type": "code", "metadata": {"tags": ["injected-parameters"]}, "source": "# Parameters\npreset = 'quick'"},
+                    {"cell_type": "markdown", "metadata": {}, "source": "text"}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    out = json.loads(remove_injected_cells(json.dumps(nb)))
+    assert [c["metadata"].get("tags", []) for c in out["cells"]] == [["parameters"], ["injected-parameters", "remove-cell"], []]
+    assert remove_injected_cells("# A markdown page\n") == "# A markdown page\n"
