@@ -63,15 +63,11 @@ def _sha_sidecar(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
 
 
-NUMERICS = ("sde.py", "datasets.py", "models.py", "losses.py", "samplers.py", "metrics.py", "experiment.py", "evaluation.py", "config.py")
-
-
 def _code_hash() -> str:
-    """sha256 of the numerics modules: cached recomputations are invalidated when they change."""
-    h = hashlib.sha256()
-    for f in NUMERICS:
-        h.update((Path(__file__).parent / f).read_bytes())
-    return h.hexdigest()[:12]
+    """The code hash of the numerics (provenance.CODE["book"]): cached recomputations are invalidated when they change."""
+    from .provenance import code_hash
+
+    return code_hash("book")
 
 
 def _key(*parts) -> str:
@@ -395,7 +391,9 @@ def setup(notebook: str, preset: str = "cpu", datasets: list | None = None, w_va
     ref_path = Path(ref) if ref else None
     if ref_path is not None and not ref_path.is_dir():
         raise ValueError(f"invalid reference_dir={ref!r}: not a directory (expected weights/ and precomputed_dists/ inside)")
-    fig_dir = Path(figure_dir or os.environ.get("SCOREGAP_FIGURE_DIR", "") or (ROOT / "book" / "executed" / "figures" / preset))
+    # the book build names its figure folder (SCOREGAP_FIGURE_DIR, workflow/rules/notebooks.smk); a run of its own goes to a
+    # scratch folder and leaves the last build's figures (and intro picture) alone
+    fig_dir = Path(figure_dir or os.environ.get("SCOREGAP_FIGURE_DIR", "") or (ROOT / "book" / "executed" / "scratch" / "figures" / preset))
     cache = Path(os.environ.get("SCOREGAP_CACHE_DIR", "") or (ROOT / "book" / "executed" / "cache")) / preset
     return Book(notebook=notebook, preset=preset, datasets=ds, w_values=ws, n_samples=base.n_samples, nfe=base.nfe, seed=int(seed),
                 bootstrap=int(bootstrap),

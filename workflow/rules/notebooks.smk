@@ -88,7 +88,7 @@ rule execute_notebook:
         tmp=$(mktemp --suffix=.ipynb)
         trap 'rm -f "$tmp"' EXIT
         {BIN}/jupytext --to ipynb --output "$tmp" {input.notebook} > {log} 2>&1
-        OMP_NUM_THREADS={threads} SCOREGAP_THREADS={threads} {BIN}/papermill "$tmp" {output} --cwd notebooks --kernel python3 \
+        OMP_NUM_THREADS={threads} SCOREGAP_THREADS={threads} SCOREGAP_FIGURE_DIR="$PWD/book/executed/figures/{PRESET}" {BIN}/papermill "$tmp" {output} --cwd notebooks --kernel python3 \
             --parameters_yaml {params.parameters:q} --no-progress-bar --log-output >> {log} 2>&1
         """
 

@@ -94,6 +94,7 @@ rule published_evaluate:
         json="data/results/published/w2.comparison.json",
     params:
         preset=PUBLISHED_PRESET,
+        sets=set_args("evaluate", PUBLISHED_OVERRIDES),
         datasets=" ".join(PUBLISHED_DATASETS),
         floor=FLOOR_ARG,
         bootstrap=bootstrap_arg(PUBLISHED_PRESET, "published_bootstrap", PUBLISHED_BOOTSTRAP_DEFAULT),
@@ -107,7 +108,7 @@ rule published_evaluate:
         NEED_REFERENCE
         + "{PYTHON} -m scoregap evaluate --preset {params.preset} --published {REF}"
         " --samples-dir data/results/published/samples --truth-dir data/results/published/truth"
-        " --dataset {params.datasets} {params.floor} {params.bootstrap} --out {output.csv} --threads {threads} > {log} 2>&1"
+        " --dataset {params.datasets} {params.floor} {params.bootstrap} --out {output.csv} --threads {threads} {params.sets} > {log} 2>&1"
 
 
 RESIDUAL_MODELS = [f"data/checkpoints/cpu/{d}_w{w}.pt" for d in sg_datasets.PAPER_NAMES for w in PUBLISHED_WS]
