@@ -1,7 +1,7 @@
 """How robust are the claims: W2² of models trained with other seeds at one sample size, their spread, the claims C1–C3
 per seed and on the seed means, and the gap along training (snapshots) with the authors' networks as the far point.
 
-Every row goes through evaluation.evaluate_row (W2² {eq}`w2-histogram`, FP residual {eq}`fp-residual`) and
+Every row goes through evaluation.evaluate_row (W2² {eq}`w2-metric`, FP residual {eq}`residual`) and
 evaluation.add_floors (floor {eq}`mc-floor`); the claims are evaluation.claims. Seed 0 (the shipped models, sampled at a
 larger size) enters at the study's size through metrics.thin_counts: the histogram of a uniformly random subset of its
 samples, exactly.
@@ -207,13 +207,13 @@ def thin_result(source, out, n: int, seed: int, config=None) -> dict:
 
 SEED_FIELDS = ("dataset", "w_r", "seed", "n", "ode_truth", "sde_truth", "ode_sde", "fp_residual", "floor", "floor_std",
                "dropped_ode", "dropped_sde", "final_dsm") + evaluation.UNCERTAINTY_FIELDS
-"""Columns of w2_seeds.csv: the issue's nine first, then the floor's spread, dropped counts, final DSM loss and the
-bootstrap columns of each W2² (evaluation.UNCERTAINTY_FIELDS)."""
+"""Columns of the seed table (SEED_TABLE_FILE): dataset, w_r, seed, n, the three W2², fp_residual, floor first; then
+the floor's spread, dropped counts, final DSM loss and the bootstrap columns of each W2² (evaluation.UNCERTAINTY_FIELDS)."""
 SUMMARY_COLUMNS = ("ode_truth", "sde_truth", "ode_sde", "fp_residual")
 SUMMARY_STATS = ("mean", "sd", "min", "max")
 SUMMARY_FIELDS = ("dataset", "w_r", "seeds", "n") + tuple(f"{c}_{s}" for c in SUMMARY_COLUMNS for s in SUMMARY_STATS) + ("floor",)
-"""Columns of w2_seeds_summary.csv: per (data set, w_R) the number of seeds, n, and per distance the mean, the standard
-deviation over seeds (ddof 1), min and max; the Monte Carlo floor at n."""
+"""Columns of the seed summary (SEED_SUMMARY_FILE): per (data set, w_R) the number of seeds, n, and per distance the
+mean, the standard deviation over seeds (ddof 1), min and max; the Monte Carlo floor at n."""
 
 
 def seed_row(dataset: str, w_r: float, seed: int, ode, sde, truth, checkpoint, bootstrap: int = 0, bootstrap_seed: int = 0,
@@ -295,7 +295,8 @@ def spread_vs_bootstrap(rows: list[dict]) -> list[dict]:
 
 CURVE_FIELDS = ("dataset", "w_r", "seed", "step", "samples_seen", "ode_truth", "sde_truth", "ode_sde", "fp_residual", "floor",
                 "floor_std", "n", "dropped_ode", "dropped_sde", "final_dsm")
-"""Columns of training_curve.csv: the issue's ten first, then the floor's spread, n and the dropped counts."""
+"""Columns of the training curve (CURVE_FILE): dataset, w_r, seed, step, samples_seen, the three W2², fp_residual,
+floor first; then the floor's spread, n and the dropped counts."""
 
 
 def snapshot_info(checkpoint) -> dict:
