@@ -117,12 +117,18 @@ def test_bootstrap_interval_covers_the_population_w2():
     assert abs(np.mean(debs) - theta) < abs(np.mean(ests) - theta), msg
 
 
+FAKE_SETTINGS = ["--preset", "quick", "--set", "n_samples=400", "nfe=20", "schedule=uniform"]
+"""The settings of _fake_results (evaluate checks that its files were made with them)."""
+
+
 def _fake_results(folder, n=400):
-    """ODE, SDE and truth files of the `evaluate` layout, all made of exact blob samples (different seeds)."""
+    """ODE, SDE and truth files of the `evaluate` layout (FAKE_SETTINGS): the samplers run on the stationary score -2x."""
     from scoregap import config, experiment
 
-    for name, seed in (("blob_w0.0_ode", 1), ("blob_w0.0_sde", 2), ("truth_blob", 3)):
-        experiment.run_truth(config.make("quick", n_samples=n, truth_seed=seed), "blob", folder / f"{name}.npz")
+    cfg = config.make("quick", dataset="blob", n_samples=n, nfe=20, schedule="uniform")
+    for method in ("ode", "sde"):
+        experiment.run_sample(lambda x, t: -2 * x, cfg, "blob", 0.0, method, folder / f"blob_w0.0_{method}.npz", progress=False)
+    experiment.run_truth(cfg, "blob", folder / "truth_blob.npz")
 
 
 def test_evaluate_cli_writes_interval_columns_after_the_old_ones(tmp_path, capsys):
@@ -130,7 +136,8 @@ def test_evaluate_cli_writes_interval_columns_after_the_old_ones(tmp_path, capsy
 
     _fake_results(tmp_path)
     out = tmp_path / "w2.csv"
-    args = ["evaluate", "--samples-dir", str(tmp_path), "--dataset", "blob", "--w-r", "0.0", "--floor-repeats", "0", "--out", str(out)]
+    args = ["evaluate", "--samples-dir", str(tmp_path), "--dataset", "blob", "--w-r", "0.0", "--floor-repeats", "0", "--out", str(out),
+            *FAKE_SETTINGS]
     assert cli.main([*args, "--bootstrap", "6", "--bootstrap-seed", "3"]) == 0
     header = out.read_text().splitlines()[0].split(",")
     old = ["dataset", "w_r", "ode_truth", "sde_truth", "ode_sde", "sliced_ode_truth", "sliced_sde_truth", "sliced_ode_sde",
