@@ -5,7 +5,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
-from . import datasets, samplers, sde
+from . import datasets, metrics, samplers, sde
 
 W_R_VALUES = (0.0, 0.1, 1.0, 10.0)
 """The paper's regularisation weights."""
@@ -24,14 +24,14 @@ class ExperimentConfig:
     lr_fractions: tuple = (0.25, 0.65, 0.10)
     dsm_batch: int = 200_000
     fp_batch: int = 50_000
-    box: float = 3.5
+    box: float = metrics.BOX
     eps: float = sde.EPS
     T: float = sde.T
     width: int = 80
-    nfe: int = 800
+    nfe: int = samplers.NFE
     schedule: str = "paper"
     n_samples: int = 3_000_000
-    grid_n: int = 64
+    grid_n: int = metrics.GRID_N
     seed: int = 0
     sample_seed: int = 1
     truth_seed: int = 2

@@ -90,7 +90,8 @@ class Gaussian(Distribution):
 
     def marginal(self, t: float):
         """Mean and covariance of p_t as float64 tensors."""
-        a, v = math.exp(-t), -0.5 * math.expm1(-2 * t)
+        tt = torch.tensor(float(t), dtype=torch.float64)
+        a, v = float(sde.kernel_mean_coef(tt)), float(sde.kernel_var(tt))
         m = a * torch.tensor(self.mean, dtype=torch.float64)
         c = a * a * torch.tensor(self.cov, dtype=torch.float64) + v * torch.eye(2, dtype=torch.float64)
         return m, c

@@ -5,10 +5,10 @@ from typing import Callable
 
 import torch
 
-from . import sde
+from . import metrics, sde
 
-BOX: float = 3.5
-"""Half-width of the collocation box [-3.5, 3.5]² of the paper's regulariser."""
+BOX = metrics.BOX
+"""Half-width of the collocation box of the paper's regulariser: the box of the histograms."""
 
 
 def dsm_loss(score: Callable, x0: torch.Tensor, t: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -61,7 +61,11 @@ class _PriorStream:
             m -= self.take(min(m, PRIOR_BLOCK)).shape[0]
 
 
-def time_grid(nfe: int = 800, schedule: str = "paper", T: float = sde.T) -> np.ndarray:
+NFE: int = 800
+"""The paper's nfe: its time grid of nfe − 10 steps of T/nfe and 100 of T/(10 nfe), 890 score evaluations."""
+
+
+def time_grid(nfe: int = NFE, schedule: str = "paper", T: float = sde.T) -> np.ndarray:
     """Decreasing times T = t_0 > … > t_K = 0.
 
     "paper": nfe - 10 steps of T/nfe, then 100 steps of T/(10 nfe) (the published code; 890 steps at nfe = 800).
@@ -103,7 +107,7 @@ def _fast_score(model: PotentialMLP, chunk: int, pool: RowPool | None = None) ->
     return score
 
 
-def sample(score: Callable, n: int, method: str = "ode", nfe: int = 800, schedule: str = "paper", seed: int | None = None,
+def sample(score: Callable, n: int, method: str = "ode", nfe: int = NFE, schedule: str = "paper", seed: int | None = None,
            batch_size: int = 200_000, progress: bool = True, device: str | torch.device = "cpu", x_T: torch.Tensor | None = None,
            chunk: int = CPU_CHUNK, workers: int | None = None, resume: dict | None = None,
            on_batch: Callable[[dict], None] | None = None) -> torch.Tensor:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import datasets, evaluation, experiment, metrics, sde, solvers
+from . import datasets, evaluation, experiment, metrics, samplers, sde, solvers
 from .results import load_checkpoint
 
 FIELDS = ("score", "dataset", "w_r", "solver", "order", "schedule", "steps", "nfe", "rtol", "n",
@@ -33,7 +33,7 @@ STEPS = (25, 50, 100, 200, 400)
 """Default numbers of uniform steps (Euler, Euler–Maruyama)."""
 HEUN_STEPS = (25, 50, 100, 200)
 """Default numbers of uniform Heun steps (2 score evaluations per step)."""
-PAPER_NFE = 800
+PAPER_NFE = samplers.NFE
 """The paper's grid (schedule "paper", nfe = 800: 890 steps) is added for Euler and Euler–Maruyama."""
 RTOLS = (1e-2, 1e-3, 1e-4, 1e-5)
 """Default dopri5 relative tolerances (atol = rtol); the smallest gives the ODE reference."""

@@ -12,6 +12,7 @@
 # (links) whose book/executed is book/executed/ci.
 
 from scoregap import book_layout
+from scoregap import figures as sg_figures
 
 # Data files each notebook reads: {"<name>": ["data/results/cpu/w2.csv", ...]}.  Paths are relative to
 # the repository root; "{preset}" is replaced by the configured preset and "{models}" by the preset
@@ -50,7 +51,7 @@ NOTEBOOK_INPUTS = {
     + [f for f in ["data/bench.json"] if os.path.exists(f)],
 }
 
-NOTEBOOKS = sorted(n for n in glob_wildcards("notebooks/{name}.md").name if "/" not in n and not n.startswith(("_", ".")))
+NOTEBOOKS = list(sg_figures.NOTEBOOKS)  # the chapters of _toc.yml, in reading order
 
 
 def notebook_inputs(wc):
