@@ -111,3 +111,22 @@ def test_make_test_leaves_the_readers_book_alone():
     assert not reader, f"the CI book's jobs would write the reader's book: {reader}"
     recipe = (ROOT / "Makefile").read_text().split("\ntest:", 1)[1].split("\n\n", 1)[0]
     assert "book/_build/html" not in recipe and "book/executed" not in recipe
+
+
+def test_intro_chapter_table_describes_exactly_the_chapters_of_the_toc():
+    """The intro's chapter-table rows come from _toc.yml; a missing or stale description stops the build."""
+    from sphinx.errors import ExtensionError
+
+    from scoregap import sphinx_chapters
+
+    body = re.search(r"```\{chapter-table\}\n(.*?)```", (ROOT / "book" / "intro.md").read_text(), re.S)
+    assert body, "book/intro.md has no chapter-table"
+    described = yaml.safe_load(body.group(1))
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    chapters = [c["file"] for c in toc["chapters"]]
+    table = sphinx_chapters.table_markdown(chapters, described)
+    assert [line.split("`")[1] for line in table.splitlines()[2:]] == [f"/{c}" for c in chapters]
+    with pytest.raises(ExtensionError, match="no description"):
+        sphinx_chapters.table_markdown(chapters + ["book/executed/new_chapter"], described)
+    with pytest.raises(ExtensionError, match="not in _toc.yml"):
+        sphinx_chapters.table_markdown(chapters[1:], described)
