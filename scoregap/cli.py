@@ -16,7 +16,7 @@ from .models import load_published
 from .results import CorruptFileError, load_checkpoint
 from .samplers import NonFiniteError
 
-PUBLISHED_W = ("0.0", "0.1", "1.0", "10.0")
+PUBLISHED_W = tuple(str(w) for w in W_R_VALUES)
 
 
 def _config(args, **fields):
@@ -332,7 +332,8 @@ def cmd_seed_table(args) -> int:
         evaluation.add_floors(rows, repeats=args.floor_repeats)
     refuse_nonfinite(rows, evaluation.W2_COLUMNS + ("fp_residual",), "--out")
     seeds.write_table(rows, seeds.SEED_FIELDS, out, inputs)
-    seeds.write_table(seeds.summary(rows), seeds.SUMMARY_FIELDS, summ, {str(out): out}, what="seed-summary")
+    # the summary of the table as written (its 6 significant digits), so a reader can check one against the other
+    seeds.write_table(seeds.summary(seeds.read_rows(out)), seeds.SUMMARY_FIELDS, summ, {str(out): out}, what="seed-summary")
     for c in seeds.claims_by_seed(rows):
         print(f"seed {c['seed']:<5}{c['claim']} {c['dataset']:<10}{c['statement']}: {'holds' if c['holds'] else 'fails'}"
               + ("" if c["resolved"] is None else (", resolved" if c["resolved"] else ", intervals overlap")))

@@ -29,7 +29,7 @@ from snakemake.utils import validate
 
 from scoregap import datasets as sg_datasets
 from scoregap import provenance
-from scoregap.config import PRESETS, W_R_VALUES, make, parse_overrides
+from scoregap.config import PRESETS, W_R_VALUES, make, model_name, parse_overrides
 
 PYTHON = sys.executable
 BIN = str(Path(sys.executable).parent)
@@ -109,7 +109,7 @@ for _d in DATASETS:
     if _d not in sg_datasets.NAMES:
         _fail(f"unknown data set {_d!r}; known: {', '.join(sg_datasets.NAMES)}")
 try:
-    WS = [str(float(w)) for w in config.get("w_r", [0.0, 0.1, 1.0, 10.0])]
+    WS = [str(float(w)) for w in config.get("w_r", list(W_R_VALUES))]
     SEEDS = [int(s) for s in config.get("seeds", [0])]
 except (TypeError, ValueError) as err:
     _fail(f"w_r must be numbers and seeds integers ({err})")
@@ -178,7 +178,7 @@ MODEL_RE = rf"(?P<dataset>{DATASET_RE})_w(?P<w>{W_RE})(?:_s(?P<seed>[1-9][0-9]*)
 
 def model_file(dataset, w, seed=0):
     """Checkpoint base name: <dataset>_w<w> (seed 0, the shipped name) or <dataset>_w<w>_s<seed>."""
-    return f"{dataset}_w{float(w)}" + (f"_s{int(seed)}" if int(seed) else "")
+    return model_name(dataset, w) + (f"_s{int(seed)}" if int(seed) else "")
 
 
 def run_dir(seed):

@@ -12,7 +12,15 @@
 # (links) whose book/executed is book/executed/ci.
 
 from scoregap import book_layout
+from scoregap import evaluation as sg_eval
 from scoregap import figures as sg_figures
+from scoregap.config import W_R_VALUES, model_name
+
+PAPER_DATASETS = list(sg_datasets.PAPER_NAMES)
+GRID = [(d, w) for d in PAPER_DATASETS for w in W_R_VALUES]  # the paper's model grid
+ENDS = (W_R_VALUES[0], W_R_VALUES[-1])  # w_R = 0 and the largest
+SAMPLERS = ("ode", "sde")
+PAPER_NUMBERS = str(sg_eval.PAPER_NUMBERS.relative_to(sg_eval.ROOT))
 
 # Data files each notebook reads: {"<name>": ["data/results/cpu/w2.csv", ...]}.  Paths are relative to
 # the repository root; "{preset}" is replaced by the configured preset and "{models}" by the preset
@@ -24,30 +32,28 @@ NOTEBOOK_INPUTS = {
     # preset quick, whose chapters recompute small versions from the checkpoints instead. Optional files
     # (the authors'-network results, data/bench.json) are listed only when they exist.
     "true_dynamics": [],
-    "neural_score": [f"data/checkpoints/{{models}}/{d}_w{w}.{ext}" for d in ("blob", "circles2", "checker")
-                     for w in ("0.0", "0.1", "1.0", "10.0") for ext in ("pt", "csv")],
-    "particle_dynamics": [f"data/checkpoints/{{models}}/checker_w{w}.pt" for w in ("0.0", "10.0")]
-    + ([f"data/results/{{models}}/samples/checker_w{w}_{m}.npz" for w in ("0.0", "10.0") for m in ("ode", "sde")]
-       + ["data/results/{models}/truth/truth_checker.npz"] if PRESET != "quick" else []),
-    "fp_residual_bound": [f"data/checkpoints/{{models}}/{d}_w{w}.pt" for d in ("blob", "circles2", "checker")
-                          for w in ("0.0", "0.1", "1.0", "10.0")]
-    + (["data/results/{models}/w2.csv"]
-       + [f"data/results/{{models}}/samples/{d}_w{w}_sde.npz" for d in ("blob", "circles2", "checker") for w in ("0.0", "0.1", "1.0", "10.0")]
-       + [f"data/results/{{models}}/truth/truth_{d}.npz" for d in ("blob", "circles2", "checker")] if PRESET != "quick" else []),
-    "closing_the_gap": ["data/paper_numbers.json"]
-    + [f"data/checkpoints/{{models}}/{d}_w{w}.pt" for d in ("blob", "circles2", "checker") for w in ("0.0", "0.1", "1.0", "10.0")]
-    + (["data/results/{models}/w2.csv"]
-       + [f"data/results/{{models}}/samples/{d}_w{w}_{m}.npz" for d in ("blob", "circles2", "checker")
-          for w in ("0.0", "0.1", "1.0", "10.0") for m in ("ode", "sde")] if PRESET != "quick" else []),
-    "published_networks": ["data/paper_numbers.json"]
-    + [f for f in [f"data/results/published/samples/{d}_w{w}_{m}.npz" for d in ("blob", "circles2", "checker")
-                   for w in ("0.0", "0.1", "1.0", "10.0") for m in ("ode", "sde")]
-       + [f"data/results/published/truth/truth_{d}.npz" for d in ("blob", "circles2", "checker")]
-       + ["data/results/published/w2.csv", "data/results/published/w2.comparison.json"]
-       + [f"data/results/cpu/truth/truth_{d}.npz" for d in ("blob", "circles2", "checker")] if os.path.exists(f)],
-    "solver_study": [f"data/checkpoints/{{models}}/checker_w{w}.pt" for w in ("0.0", "10.0")]
+    "neural_score": [f"data/checkpoints/{{models}}/{model_name(d, w)}.{ext}" for d, w in GRID for ext in ("pt", "csv")],
+    "particle_dynamics": [f"data/checkpoints/{{models}}/{model_name('checker', w)}.pt" for w in ENDS]
+    + ([f"data/results/{{models}}/samples/{sg_eval.sample_file_name('checker', w, m)}" for w in ENDS for m in SAMPLERS]
+       + [f"data/results/{{models}}/truth/{sg_eval.truth_file_name('checker')}"] if PRESET != "quick" else []),
+    "fp_residual_bound": [f"data/checkpoints/{{models}}/{model_name(d, w)}.pt" for d, w in GRID]
+    + ([f"data/results/{{models}}/{sg_eval.TABLE_FILE}"]
+       + [f"data/results/{{models}}/samples/{sg_eval.sample_file_name(d, w, 'sde')}" for d, w in GRID]
+       + [f"data/results/{{models}}/truth/{sg_eval.truth_file_name(d)}" for d in PAPER_DATASETS] if PRESET != "quick" else []),
+    "closing_the_gap": [PAPER_NUMBERS]
+    + [f"data/checkpoints/{{models}}/{model_name(d, w)}.pt" for d, w in GRID]
+    + ([f"data/results/{{models}}/{sg_eval.TABLE_FILE}"]
+       + [f"data/results/{{models}}/samples/{sg_eval.sample_file_name(d, w, m)}" for d, w in GRID for m in SAMPLERS]
+       if PRESET != "quick" else []),
+    "published_networks": [PAPER_NUMBERS]
+    + [f for f in [f"data/results/published/samples/{sg_eval.sample_file_name(d, w, m)}" for d, w in GRID for m in SAMPLERS]
+       + [f"data/results/published/truth/{sg_eval.truth_file_name(d)}" for d in PAPER_DATASETS]
+       + [f"data/results/published/{sg_eval.TABLE_FILE}",
+          f"data/results/published/{sg_eval.TABLE_FILE.replace('.csv', sg_eval.COMPARISON_SUFFIX)}"]
+       + [f"data/results/cpu/truth/{sg_eval.truth_file_name(d)}" for d in PAPER_DATASETS] if os.path.exists(f)],
+    "solver_study": [f"data/checkpoints/{{models}}/{model_name('checker', w)}.pt" for w in ENDS]
     + (["data/results/{models}/solver_study.csv"] if PRESET != "quick" else []),
-    "appendix": [f"data/checkpoints/{{models}}/{d}_w{w}.pt" for d in ("blob", "circles2", "checker") for w in ("0.0", "0.1", "1.0", "10.0")]
+    "appendix": [f"data/checkpoints/{{models}}/{model_name(d, w)}.pt" for d, w in GRID]
     + [f for f in ["data/bench.json"] if os.path.exists(f)],
 }
 

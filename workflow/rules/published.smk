@@ -11,7 +11,7 @@
 # with or without it; a job that has to run without it stops with an explanation.
 # Sampled with config published_preset / published_overrides (the general `overrides` do not apply).
 
-PUBLISHED_WS = ["0.0", "0.1", "1.0", "10.0"]
+PUBLISHED_WS = [str(w) for w in W_R_VALUES]  # the paper's grid
 PUBLISHED_DATASETS = [str(d) for d in config.get("published_datasets", sg_datasets.PAPER_NAMES)]
 if not set(PUBLISHED_DATASETS) <= set(sg_datasets.PAPER_NAMES) or not PUBLISHED_DATASETS:
     _fail(f"published_datasets must be a subset of {list(sg_datasets.PAPER_NAMES)}")
