@@ -47,7 +47,7 @@ def _fresh_workflow_output(notebook: str) -> Path | None:
 
 @pytest.fixture(scope="session")
 def run_dir(tmp_path_factory):
-    """Shared temporary folders of this session (the recomputed samples are cached across chapters)."""
+    """Shared temporary folders of this test run (the recomputed samples are cached across chapters)."""
     root = tmp_path_factory.mktemp("figure_run")
     return {"figures": root / "figures", "executed": root / "executed", "cache": root / "cache"}
 
