@@ -139,7 +139,7 @@ def cmd_sample(args) -> int:
         root = Path(args.published)
         for d in args.published_dataset:
             for w in args.published_w_r:
-                f = root / "weights" / f"{d}_w{w}.npz"
+                f = evaluation.published_weights_file(root, d, w)
                 jobs.append((load_published(f), d, float(w), {"model": "published"}, f))
     for ck in args.checkpoint or []:
         model, mcfg, _ = load_checkpoint(ck)
@@ -216,7 +216,7 @@ def cmd_evaluate(args) -> int:
     for d in args.dataset:
         for w in [float(x) for x in args.w_r]:
             ck = Path(args.checkpoint_dir) / f"{model_name(d, w)}.pt" if args.checkpoint_dir else None
-            pub = load_published(Path(args.published) / "weights" / f"{d}_w{w}.npz") if args.published else None
+            pub = load_published(evaluation.published_weights_file(args.published, d, w)) if args.published else None
             rows.append(evaluation.evaluate_row(d, w, samples / evaluation.sample_file_name(d, w, "ode"),
                                                 samples / evaluation.sample_file_name(d, w, "sde"), truth / evaluation.truth_file_name(d),
                                                 checkpoint=ck, model=pub, bootstrap=args.bootstrap, bootstrap_seed=args.bootstrap_seed,
@@ -242,7 +242,7 @@ def cmd_residuals(args) -> int:
     if args.published:
         for d in datasets.PAPER_NAMES:
             for w in PUBLISHED_W:
-                jobs.append(("published", d, float(w), load_published(Path(args.published) / "weights" / f"{d}_w{w}.npz")))
+                jobs.append(("published", d, float(w), load_published(evaluation.published_weights_file(args.published, d, w))))
     if not jobs:
         raise ValueError("nothing to do: give --checkpoint-dir and/or --published")
     _config(args)  # validates --preset/--set (residuals take their sizes from --n-x, --n-t)

@@ -48,6 +48,11 @@ def published_hist_file(root, kind: str, dataset: str, w_r: float | None = None)
     return base / f"weights_{kind}_64_3000000_100000_800_{dataset}_{float(w_r)}.npy"
 
 
+def published_weights_file(root, dataset: str, w_r: float) -> Path:
+    """The weights of one of the authors' networks in their release: weights/<dataset>_w<w_R>.npz (our model names)."""
+    return Path(root) / "weights" / f"{model_name(dataset, w_r)}.npz"
+
+
 def published_hist(root, kind: str, dataset: str, w_r: float | None = None) -> np.ndarray:
     """A published histogram (published_hist_file), flattened and normalised; FileNotFoundError when it is missing."""
     p = published_hist_file(root, kind, dataset, w_r)
