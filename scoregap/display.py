@@ -34,6 +34,9 @@ COLUMN_NAMES = {
 }
 """Reader's name of a result column (the internal names of experiment.TABLE_FIELDS and the comparison files)."""
 
+SOLVER_NAMES = {"euler": "Euler", "heun": "Heun", "dopri5": "dopri5", "em": "Euler–Maruyama"}
+"""Reader's name of a solver of the solver study."""
+
 _DATASET_COLUMNS = ("dataset", "data set")
 _W_COLUMNS = ("w_r", "w_R", "$w_R$")
 _MATH = re.compile(r"\$([^$]+)\$")
@@ -86,6 +89,17 @@ def number(v, digits: int = 3) -> str:
     return power if mantissa == "1" else f"{mantissa} × {power}"
 
 
+def power_of_ten(v) -> str:
+    """A tolerance or scale as a power of ten: 10⁻³ for 1e-3, 5 × 10⁻⁴ for 5e-4 (plain `number` for others)."""
+    v = float(v)
+    if not math.isfinite(v) or v <= 0:
+        return number(v)
+    mantissa, exponent = f"{v:.2e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    power = "10" + str(int(exponent)).translate(_SUPERSCRIPT)
+    return power if mantissa == "1" else f"{mantissa} × {power}"
+
+
 def html_text(text) -> str:
     """HTML of a label or cell: the text escaped, each `$…$` an inline-math span that MathJax typesets."""
     text = str(text)
@@ -121,6 +135,25 @@ def line(text: str) -> Rendered:
     return Rendered(f'<p class="scoregap-line">{html_text(text)}</p>', plain_text(text))
 
 
+def lines(texts) -> Rendered:
+    """Several sentences of results, one paragraph each (see `line`)."""
+    parts = [line(t) for t in texts]
+    return Rendered("".join(p.html for p in parts), "\n".join(p.text for p in parts))
+
+
+def show(*objects) -> None:
+    """Display tables and lines from inside a loop or before the end of a cell (IPython's display)."""
+    from IPython.display import display as ipython_display
+
+    ipython_display(*objects)
+
+
+def _missing(v) -> bool:
+    if v is None or (isinstance(v, str) and v.strip() in ("", DASH, "None", "nan")):
+        return True
+    return isinstance(v, (float, np.floating)) and not math.isfinite(float(v))
+
+
 def _cell(value, col: str, fmt: Callable | None, digits: int) -> str:
     if fmt is not None:
         return fmt(value)
@@ -132,13 +165,15 @@ def _cell(value, col: str, fmt: Callable | None, digits: int) -> str:
 
 
 def table(frame, caption: str = "", formats: Mapping[str, Callable] | None = None, digits: int = 3,
-          wrap: tuple = ()) -> Rendered:
+          wrap: tuple = (), drop_empty: bool = True) -> Rendered:
     """A pandas DataFrame as a reader's HTML table.
 
     A default integer index is dropped; any other index becomes leading key columns, where a key equal to the one
     above is left blank. Column names go through `column` and cells through `formats[column]` (a callable on the raw
     value) or else `number` (data-set names through `dataset`, w_R values through `w_value`); `$…$` in names, cells
-    and the caption is typeset. Columns named in `wrap` (long text) may break lines; the others do not.
+    and the caption is typeset. Columns named in `wrap` (long text) may break lines; the others do not. With
+    `drop_empty`, a column whose every cell is missing (None, NaN, "–") is left out. The caption is a paragraph above
+    the table (it wraps to the page's width); a wide table scrolls sideways in its own container.
     """
     import pandas as pd
 
@@ -148,6 +183,9 @@ def table(frame, caption: str = "", formats: Mapping[str, Callable] | None = Non
         keys = df.index.nlevels
         df = df.reset_index()
     formats = dict(formats or {})
+    if drop_empty:
+        empty = [c for c in df.columns[keys:] if all(_missing(v) for v in df[c])]
+        df = df.drop(columns=empty)
     multi = isinstance(df.columns, pd.MultiIndex)
     names = [tuple(c) if multi else (c,) for c in df.columns]
     body = []
@@ -184,10 +222,8 @@ def table(frame, caption: str = "", formats: Mapping[str, Callable] | None = Non
         cls_attr = f' class="{" ".join(cls)}"' if cls else ""
         return f"<{tag}{cls_attr}>{html_text(text)}</{tag}>"
 
-    parts = ['<div class="scoregap-table"><table class="scoregap">']
-    if caption:
-        parts.append(f"<caption>{html_text(caption)}</caption>")
-    parts.append("<thead>")
+    parts = [f'<p class="scoregap-caption">{html_text(caption)}</p>' if caption else "",
+             '<div class="scoregap-table"><table class="scoregap">', "<thead>"]
     for row in head:
         parts.append("<tr>" + "".join((f'<th colspan="{s}">' if s > 1 else "<th>") + html_text(t) + "</th>"
                                       for t, s in row) + "</tr>")
