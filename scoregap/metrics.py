@@ -94,11 +94,6 @@ def w2_squared_support(a, b) -> float:
     return w2_squared(a, b, points=grid_points())
 
 
-def w2_squared_full(a, b) -> float:
-    """W2² on the full 4096 × 4096 grid problem: `w2_squared` without explicit points."""
-    return w2_squared(a, b)
-
-
 def w2_squared_samples(x, y) -> float:
     """Exact W2² between two equal-weight point clouds (small samples only: O(n²) memory)."""
     import ot

@@ -27,10 +27,10 @@ def test_support_restricted_w2_equals_the_full_solve():
     """w2_squared_support solves on the union of the nonzero bins; the full 4096-point problem gives the same value."""
     rng = np.random.default_rng(0)
     a, b = _sparse_random_hist(rng), _sparse_random_hist(rng)
-    assert metrics.w2_squared_support(a, b) == pytest.approx(metrics.w2_squared_full(a, b), abs=1e-10, rel=0)
+    assert metrics.w2_squared_support(a, b) == pytest.approx(metrics.w2_squared(a, b), abs=1e-10, rel=0)
     a = _blob_law(1)
     b = _sparse_random_hist(rng, 150)  # disjoint-ish supports, one much smaller
-    assert metrics.w2_squared_support(a, b) == pytest.approx(metrics.w2_squared_full(a, b), abs=1e-10, rel=0)
+    assert metrics.w2_squared_support(a, b) == pytest.approx(metrics.w2_squared(a, b), abs=1e-10, rel=0)
     # explicit points: restricting changes nothing either
     pts = rng.normal(size=(40, 2))
     a, b = rng.random(40) * (rng.random(40) < 0.5), rng.random(40) * (rng.random(40) < 0.5)
