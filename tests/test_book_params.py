@@ -41,6 +41,8 @@ def test_every_chapter_leaves_its_recompute_parameters_unset_or_declares_them_li
         call = re.search(r"book\.setup\((.*?)\)\n", text, re.S)
         live = re.search(r"live=\(([^)]*)\)", call.group(1)) if call else None
         declared = set(re.findall(r'"(\w+)"', live.group(1))) if live else set()
+        for line in cell.group(1).splitlines():
+            assert line.count("=") <= 1, f"{nb.name}: papermill cannot read the parameter line {line!r} (one '=' per line)"
         for name in book.RECOMPUTE_PARAMETERS:
             m = re.search(rf"^{name} = (\S+)", cell.group(1), re.M)
             if m and m.group(1) != "None":
