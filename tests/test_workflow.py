@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
-COPY = ["scoregap", "workflow", "config", "profiles", ".ci", "pyproject.toml", ".gitignore"]
+COPY = ["scoregap", "workflow", "config", "profiles", ".ci", "pyproject.toml", ".gitignore", "_toc.yml"]
 
 GRID = ["datasets=[checker]", "w_r=[0.0,0.1]"]
 # One thread per job: on a small shared machine, two OpenMP threads per job were 10x slower.
