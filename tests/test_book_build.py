@@ -114,9 +114,7 @@ def test_make_test_leaves_the_readers_book_alone():
 
 
 def test_intro_chapter_table_describes_exactly_the_chapters_of_the_toc():
-    """The intro's chapter-table rows come from _toc.yml; a missing or stale description stops the build."""
-    from sphinx.errors import ExtensionError
-
+    """The intro's chapter-table rows come from _toc.yml, and every chapter there has exactly one description."""
     from scoregap import sphinx_chapters
 
     body = re.search(r"```\{chapter-table\}\n(.*?)```", (ROOT / "book" / "intro.md").read_text(), re.S)
@@ -124,9 +122,8 @@ def test_intro_chapter_table_describes_exactly_the_chapters_of_the_toc():
     described = yaml.safe_load(body.group(1))
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     chapters = [c["file"] for c in toc["chapters"]]
+    assert sphinx_chapters.mismatches(chapters, described) == []
     table = sphinx_chapters.table_markdown(chapters, described)
     assert [line.split("`")[1] for line in table.splitlines()[2:]] == [f"/{c}" for c in chapters]
-    with pytest.raises(ExtensionError, match="no description"):
-        sphinx_chapters.table_markdown(chapters + ["book/executed/new_chapter"], described)
-    with pytest.raises(ExtensionError, match="not in _toc.yml"):
-        sphinx_chapters.table_markdown(chapters[1:], described)
+    assert sphinx_chapters.mismatches(chapters + ["book/executed/new_chapter"], described) != []
+    assert sphinx_chapters.mismatches(chapters[1:], described) != []
