@@ -45,6 +45,7 @@ def test_shifted_point_mass_has_the_analytic_w2(tmp_path):
     cols = evaluation.plugin_columns(ode, sde, tru)
     assert cols["ode_sde"] == pytest.approx(((3 * h) ** 2 + (4 * h) ** 2), rel=1e-12)
     assert cols["sde_truth"] == pytest.approx(25 * h * h, rel=1e-12) and cols["ode_truth"] == 0.0
+    assert (cols["n"], cols["dropped_ode"], cols["dropped_sde"]) == (100, 0, 0)
     two, shifted = _grid_hist([(5, 5), (40, 40)]), _grid_hist([(7, 5), (42, 40)])
     assert metrics.w2_squared(two, shifted) == pytest.approx((2 * h) ** 2, rel=1e-12)
 
