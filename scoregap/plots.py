@@ -628,3 +628,93 @@ def gauge_split(share: Mapping[str, np.ndarray], datasets: Sequence[str], w_valu
     b.set_ylim(max(-1.0, min(vals) - 0.05), 1.0)
     b.set_ylabel("Spearman ρ with $W_2^2$(ODE, SDE)")
     return fig
+
+
+SEED_DISTANCES = {"ode_truth": "ODE–truth", "sde_truth": "SDE–truth", "ode_sde": "ODE–SDE"}
+"""The three W2² of a seed-table row and their axis names (`seed_spread`, `gap_along_training`)."""
+
+
+def seed_spread(rows: Sequence[Mapping], datasets: Sequence[str], w_values: Sequence[float], paper: Mapping | None = None,
+                scale: float = 1e3) -> Figure:
+    """W2² of every training seed, one panel per data set: per distance and w_R one marker per seed (colour = seed), the
+    seed mean (black bar) ± one standard deviation over seeds (black line), the paper's value (open star, `paper[(d, w,
+    column)]`) and the Monte Carlo floor at the table's n (grey dashes); log axis × `scale`."""
+    seeds_ = sorted({int(r["seed"]) for r in rows})
+    pal = _palette(max(len(seeds_), 3))
+    cols = list(SEED_DISTANCES)
+    fig, axes = plt.subplots(1, len(datasets), figsize=(3.4 * len(datasets), 3.4), constrained_layout=True, squeeze=False)
+    for i, d in enumerate(datasets):
+        ax = axes[0, i]
+        ticks, names = [], []
+        for k, c in enumerate(cols):
+            for j, w in enumerate(w_values):
+                x = k * (len(w_values) + 1) + j
+                sel = [r for r in rows if r["dataset"] == d and float(r["w_r"]) == float(w)]
+                if not sel:
+                    continue
+                v = np.array([float(r[c]) for r in sel]) * scale
+                for r, y in zip(sel, v):
+                    n = seeds_.index(int(r["seed"]))
+                    ax.plot(x + (n - (len(seeds_) - 1) / 2) * 0.12, y, "o", ms=4.5, color=pal[n],
+                            label=f"seed {r['seed']}" if (i, k, j) == (0, 0, 0) else None)
+                m, s = v.mean(), (v.std(ddof=1) if len(v) > 1 else 0.0)
+                ax.plot([x - 0.3, x + 0.3], [m, m], color="k", lw=1.4, label="seed mean ± sd" if (i, k, j) == (0, 0, 0) else None)
+                ax.plot([x, x], [max(m - s, m / 10), m + s], color="k", lw=0.9)
+                if paper is not None and np.isfinite(paper.get((d, float(w), c), np.nan)):
+                    ax.plot(x, paper[(d, float(w), c)] * scale, "*", ms=8, mfc="none", color="0.25",
+                            label="paper" if (i, k, j) == (0, 0, 0) else None)
+                floor = float(np.mean([float(r["floor"]) for r in sel])) * scale
+                if np.isfinite(floor):
+                    ax.plot([x - 0.4, x + 0.4], [floor, floor], color="0.5", lw=0.8, ls="--",
+                            label="MC floor" if (i, k, j) == (0, 0, 0) else None)
+                ticks.append(x)
+                names.append(f"{float(w):g}")
+        for k, c in enumerate(cols):
+            ax.text(k * (len(w_values) + 1) + (len(w_values) - 1) / 2, -0.16, SEED_DISTANCES[c], transform=ax.get_xaxis_transform(),
+                    ha="center", fontsize=8)
+        ax.set_xticks(ticks, names, fontsize=7)
+        ax.set_xlabel(W_LABEL, labelpad=14)
+        ax.set_yscale("log")
+        ax.set_title(label(d))
+        if i == 0:
+            ax.set_ylabel(rf"$10^{{{int(round(np.log10(scale)))}}}\,W_2^2$" if scale != 1 else r"$W_2^2$")
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), fontsize=7, loc="outside lower center", ncol=6)
+    return fig
+
+
+def gap_along_training(curve: Sequence[Mapping], far: Sequence[Mapping], w_values: Sequence[float], scale: float = 1e3) -> Figure:
+    """W2² ODE–truth, SDE–truth, ODE–SDE (top) and the FP residual (bottom) of snapshots against the training samples seen
+    (log–log), one column per w_R; filled markers: the snapshots, open markers: the authors' networks (`far`) at the
+    paper's budget; grey dashes: the Monte Carlo floor at the snapshots' n."""
+    pal = _palette(len(SEED_DISTANCES))
+    marks = ("o", "s", "D")
+    fig, axes = plt.subplots(2, len(w_values), figsize=(3.5 * len(w_values), 5.2), constrained_layout=True, squeeze=False,
+                             sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    for j, w in enumerate(w_values):
+        top, bottom = axes[0, j], axes[1, j]
+        sel = sorted((r for r in curve if float(r["w_r"]) == float(w)), key=lambda r: r["samples_seen"])
+        fa = [r for r in far if float(r["w_r"]) == float(w)]
+        x = np.array([float(r["samples_seen"]) for r in sel])
+        for k, c in enumerate(SEED_DISTANCES):
+            top.plot(x, [float(r[c]) * scale for r in sel], marker=marks[k], color=pal[k], ms=4.5, lw=1.1, label=SEED_DISTANCES[c])
+            for r in fa:
+                top.plot(float(r["samples_seen"]), float(r[c]) * scale, marker=marks[k], mfc="none", color=pal[k], ms=7, ls="none",
+                         label="authors' networks" if k == 0 and j == 0 else None)
+        if sel and np.isfinite(float(sel[0]["floor"])):
+            top.axhline(float(sel[0]["floor"]) * scale, color="0.5", lw=0.8, ls="--", label="MC floor (snapshots' n)")
+        bottom.plot(x, [float(r["fp_residual"]) for r in sel], marker="o", color="0.2", ms=4.5, lw=1.1, label="snapshots")
+        for r in fa:
+            bottom.plot(float(r["samples_seen"]), float(r["fp_residual"]), marker="o", mfc="none", color="0.2", ms=7, ls="none")
+        _loglog_axes(top, "", rf"$10^{{{int(round(np.log10(scale)))}}}\,W_2^2$" if scale != 1 else r"$W_2^2$")
+        _loglog_axes(bottom, "training samples seen (steps × batch)", "FP residual")
+        top.set_title(f"{label(sel[0]['dataset']) if sel else ''}, {W_LABEL} = {float(w):g}")
+    axes[0, 0].legend(fontsize=7)
+    return fig
+
+
+def placeholder(text: str, size=(6.0, 1.6)) -> Figure:
+    """A figure that only states why the figure it stands for cannot be drawn yet (e.g. which results are missing)."""
+    fig, ax = plt.subplots(figsize=size)
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=9, wrap=True, color="0.25", transform=ax.transAxes)
+    return fig

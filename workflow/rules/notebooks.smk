@@ -45,6 +45,11 @@ NOTEBOOK_INPUTS = {
     + ([f"data/results/{{models}}/{sg_eval.TABLE_FILE}"]
        + [f"data/results/{{models}}/samples/{sg_eval.sample_file_name(d, w, m)}" for d, w in GRID for m in SAMPLERS]
        if PRESET != "quick" else []),
+    # The seed study's tables (workflow/rules/seeds.smk) only once they exist: `book` does not make a missing one (its
+    # models take hours to train) and the chapter says which models are missing. Every preset reads the cpu tables.
+    "robustness": [PAPER_NUMBERS, f"data/results/published/{sg_eval.TABLE_FILE}"]
+    + [f for f in [f"data/results/{{models}}/{n}" for n in (sg_seeds.SEED_TABLE_FILE, sg_seeds.SEED_SUMMARY_FILE, sg_seeds.CURVE_FILE)]
+       if os.path.exists(f.format(models=MODELS))],
     "published_networks": [PAPER_NUMBERS]
     + [f for f in [f"data/results/published/samples/{sg_eval.sample_file_name(d, w, m)}" for d, w in GRID for m in SAMPLERS]
        + [f"data/results/published/truth/{sg_eval.truth_file_name(d)}" for d in PAPER_DATASETS]
