@@ -37,9 +37,6 @@ from .results import load_checkpoint
 ROOT = figures.ROOT
 PUBLISHED_RESULTS = ROOT / "data" / "results" / "published"
 BENCH_FILE = ROOT / "data" / "bench.json"
-COLUMNS = ("ode_truth", "sde_truth", "ode_sde")
-COLUMN_LABELS = {"ode_truth": "ODE–truth", "sde_truth": "SDE–truth", "ode_sde": "ODE–SDE",
-                 "sliced_ode_truth": "ODE–truth", "sliced_sde_truth": "SDE–truth", "sliced_ode_sde": "ODE–SDE"}
 
 
 def given(**values) -> dict:
