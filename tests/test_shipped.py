@@ -27,15 +27,13 @@ def table():
 
 @pytest.mark.parametrize("d", PAPER_NAMES)
 def test_claims_hold(table, d):
-    """C1: the ODE–SDE gap at w_R = 0 is several (≥ 3) times the gap at w_R = 10; C2: at w_R = 0 the ODE is
-    further from the truth than the SDE; C3: at w_R = 10 the SDE is further from the truth than at w_R = 0.
-    Each difference must exceed two standard deviations of the measured same-distribution floor at this n."""
+    """C1–C3 (evaluation.claims, the one definition) hold on the plug-in estimates of the shipped table at ≥ 10⁶ samples."""
     r0, r10 = table[(d, 0.0)], table[(d, 10.0)]
-    margin = 2 * r0["floor_std"]
-    assert r0["floor"] > 0 and r0["n"] >= 1_000_000  # the shipped results have at least 10⁶ samples per sampler
-    assert r0["ode_sde"] >= 3 * r10["ode_sde"], f"C1 fails for {d}: {r0['ode_sde']:.4g} vs {r10['ode_sde']:.4g}"
-    assert r0["ode_truth"] > r0["sde_truth"] + margin, f"C2 fails for {d}"
-    assert r10["sde_truth"] > r0["sde_truth"] + margin, f"C3 fails for {d}"
+    assert r0["floor"] > 0 and r0["n"] >= 1_000_000  # at least 10⁶ samples per sampler
+    got = {c["claim"]: c for c in evaluation.claims([r0, r10])}
+    assert set(got) == {"C1", "C2", "C3"}
+    for cid, c in got.items():
+        assert c["holds"], f"{cid} fails for {d}: {c['lhs']:.4g} vs {c['factor']:g} × {c['rhs']:.4g}"
 
 
 def test_fp_regulariser_lowers_the_residual(table):
