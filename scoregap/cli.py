@@ -179,9 +179,9 @@ def refuse_nonfinite(rows: list[dict], columns, option: str) -> None:
             raise NonFiniteError(f"{who}: {', '.join(bad)} is not finite; nothing written to {option} (check that model's files)")
 
 
-def check_evaluation_inputs(args, samples: Path, truth: Path) -> None:
+def check_evaluation_inputs(args, samples: Path, truth: Path) -> list[Path]:
     """Before any work: every sample and truth file was made with the settings of --preset/--set for its model, and the
-    table (and comparison) may be written."""
+    table (its record and comparison) may be written; returns the input files."""
     inputs = []
     for d in args.dataset:
         cfg = _config(args, dataset=d)
@@ -197,7 +197,8 @@ def check_evaluation_inputs(args, samples: Path, truth: Path) -> None:
             if args.checkpoint_dir:
                 inputs.append(Path(args.checkpoint_dir) / f"{model_name(d, w)}.pt")
     out = Path(args.out)
-    check_outputs([out] + ([out.with_suffix(evaluation.COMPARISON_SUFFIX)] if args.published else []), inputs)
+    check_outputs([out, provenance.sidecar(out)] + ([out.with_suffix(evaluation.COMPARISON_SUFFIX)] if args.published else []), inputs)
+    return inputs
 
 
 def cmd_evaluate(args) -> int:
@@ -211,7 +212,7 @@ def cmd_evaluate(args) -> int:
         raise ValueError(f"--bootstrap-seed must be a non-negative integer, got {args.bootstrap_seed}")
     t0 = time.perf_counter()
     samples, truth = Path(args.samples_dir), Path(args.truth_dir or args.samples_dir)
-    check_evaluation_inputs(args, samples, truth)
+    inputs = check_evaluation_inputs(args, samples, truth)
     rows = []
     for d in args.dataset:
         for w in [float(x) for x in args.w_r]:
@@ -225,6 +226,9 @@ def cmd_evaluate(args) -> int:
         evaluation.add_floors(rows, repeats=args.floor_repeats)
     refuse_nonfinite(rows, evaluation.W2_COLUMNS + ("sliced_ode_truth", "sliced_sde_truth", "sliced_ode_sde"), "--out")
     evaluation.write_table(rows, Path(args.out))
+    provenance.write_record(args.out, provenance.make_record(
+        "evaluate", _config(args), {str(f): f for f in inputs if f.exists()}, datasets=list(args.dataset), w_r=[float(w) for w in args.w_r],
+        bootstrap=args.bootstrap, bootstrap_seed=args.bootstrap_seed, floor_repeats=args.floor_repeats))
     print(f"{len(rows)} rows, bootstrap B = {args.bootstrap} (seed {args.bootstrap_seed}), {time.perf_counter() - t0:.0f} s → {args.out}")
     cmp = None
     if args.published:

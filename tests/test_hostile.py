@@ -130,6 +130,11 @@ def test_evaluate_takes_its_settings_and_refuses_unknown_ones(tmp_path, capsys):
     assert cli.main(["residuals", "--checkpoint-dir", str(CKPT.parent), "--set", "nfe=abc", "--out", str(tmp_path / "r.csv")]) == 2
     assert "nfe" in _err(capsys)
     assert _evaluate(folder, out, *SETTINGS) == 0 and out.is_file()  # the settings the files were made with
+    from scoregap import provenance
+
+    rec = provenance.read_record(out)  # the table records what made it
+    assert rec["step"] == "evaluate" and rec["config"]["n_samples"] == 300 and rec["w_r"] == [0.0]
+    assert rec["inputs"][str(folder / "truth_blob.npz")] == results.sha256(folder / "truth_blob.npz")
 
 
 def test_evaluate_refuses_files_of_another_box_grid_data_set_or_size(tmp_path, capsys):
