@@ -609,14 +609,14 @@ def gauge_split(share: Mapping[str, np.ndarray], datasets: Sequence[str], w_valu
         a.bar(x + (k - (len(sources) - 1) / 2) * width, np.asarray(share[src], float).ravel(), width, color=pal[k], label=src)
     a.set_xticks(x, [f"{float(w):g}" for _ in datasets for w in w_values], fontsize=7)
     for i, d in enumerate(datasets):
-        a.text((i + 0.5) * len(w_values) - 0.5, -0.16, label(d), transform=a.get_xaxis_transform(), ha="center", fontsize=8)
+        a.text((i + 0.5) * len(w_values) - 0.5, 1.02, label(d), transform=a.get_xaxis_transform(), ha="center", fontsize=8)
         if i:
             a.axvline(i * len(w_values) - 0.5, color="0.7", lw=0.8)
     a.set_yscale("symlog", linthresh=1.0)
     a.set_ylim(0, 100)
     a.set_ylabel("time-only share of the residual (%)")
-    a.set_xlabel(W_LABEL, labelpad=14)
-    a.legend(fontsize=7)
+    a.set_xlabel(W_LABEL)
+    a.legend(fontsize=7, loc="upper right")
     kinds = list(next(iter(correlations.values())))
     xk = np.arange(len(kinds))
     for k, src in enumerate(correlations):
@@ -627,6 +627,7 @@ def gauge_split(share: Mapping[str, np.ndarray], datasets: Sequence[str], w_valu
     vals = [v for c in correlations.values() for v in c.values()]
     b.set_ylim(max(-1.0, min(vals) - 0.05), 1.0)
     b.set_ylabel("Spearman ρ with $W_2^2$(ODE, SDE)")
+    b.legend(fontsize=7, loc="lower left")
     return fig
 
 
