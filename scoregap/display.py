@@ -40,6 +40,7 @@ SOLVER_NAMES = {"euler": "Euler", "heun": "Heun", "dopri5": "dopri5", "em": "Eul
 _DATASET_COLUMNS = ("dataset", "data set")
 _W_COLUMNS = ("w_r", "w_R", "$w_R$")
 _MATH = re.compile(r"\$([^$]+)\$")
+_W_BARE = re.compile(r"\bw_R\b")
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
@@ -100,15 +101,20 @@ def power_of_ten(v) -> str:
     return power if mantissa == "1" else f"{mantissa} × {power}"
 
 
+def _math_span(tex: str) -> str:
+    return f'<span class="math notranslate nohighlight">\\({html.escape(tex)}\\)</span>'
+
+
 def html_text(text) -> str:
-    """HTML of a label or cell: the text escaped, each `$…$` an inline-math span that MathJax typesets."""
+    """HTML of a label or cell: the text escaped, each `$…$` an inline-math span that MathJax typesets (a bare
+    `w_R` outside `$…$`, as in the library's claim statements, is typeset too)."""
     text = str(text)
     out, pos = [], 0
     for m in _MATH.finditer(text):
-        out.append(html.escape(text[pos:m.start()]))
-        out.append(f'<span class="math notranslate nohighlight">\\({html.escape(m.group(1))}\\)</span>')
+        out.append(_W_BARE.sub(_math_span("w_R"), html.escape(text[pos:m.start()])))
+        out.append(_math_span(m.group(1)))
         pos = m.end()
-    out.append(html.escape(text[pos:]))
+    out.append(_W_BARE.sub(_math_span("w_R"), html.escape(text[pos:])))
     return "".join(out)
 
 

@@ -184,3 +184,9 @@ def test_papermill_injected_cell_is_removed_from_the_page():
     out = json.loads(remove_injected_cells(json.dumps(nb)))
     assert [c["metadata"].get("tags", []) for c in out["cells"]] == [["parameters"], ["injected-parameters", "remove-cell"], []]
     assert remove_injected_cells("# A markdown page\n") == "# A markdown page\n"
+
+
+def test_bare_w_r_in_library_text_is_typeset():
+    h = display.html_text("ODE–SDE at w_R = 0 ≥ 3 × ODE–SDE at $w_R = 10$")
+    assert "w_R" not in h.replace("\\(w_R", "")  # every w_R sits inside a math span
+    assert h.count('<span class="math notranslate nohighlight">') == 2
