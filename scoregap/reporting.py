@@ -52,9 +52,10 @@ def interval_table(rows: list[dict], col: str, names, w_values, floors: dict | N
     return pd.DataFrame(recs).set_index(["data set", "w_R"])
 
 
-def claims_frame(claims: list[dict], paper: list[dict] | None = None, scale: float = 1e3):
+def claims_frame(claims: list[dict], paper: list[dict] | None = None, floors: dict | None = None, scale: float = 1e3):
     """pandas DataFrame of evaluation.claims (values × scale, 95 % intervals in brackets), with the paper's verdict on its
-    own numbers when `paper` (evaluation.claims of evaluation.paper_rows()) is given."""
+    own numbers when `paper` (evaluation.claims of evaluation.paper_rows()) is given; the MC floor column from
+    `floors[d] = (mean, std)` where given, else the claim's own."""
     import pandas as pd
 
     theirs = {(c["claim"], c["dataset"]): c for c in paper or []}
@@ -67,7 +68,7 @@ def claims_frame(claims: list[dict], paper: list[dict] | None = None, scale: flo
                "right [95 % CI]": (f"{c['factor']:g} × " if c["factor"] != 1 else "") + cell(c["rhs"], c["rhs_ci"]),
                "holds (estimates)": "yes" if c["holds"] else "no",
                "resolved (intervals disjoint)": "–" if c["resolved"] is None else ("yes" if c["resolved"] else "no"),
-               "MC floor": _fmt(c["floor"] * scale)}
+               "MC floor": _fmt((floors[c["dataset"]][0] if floors and c["dataset"] in floors else c["floor"]) * scale)}
         if paper is not None:
             p = theirs.get((c["claim"], c["dataset"]))
             rec["paper holds"] = "–" if p is None else ("yes" if p["holds"] else "no")
