@@ -320,6 +320,9 @@ class Book:
 
 RECOMPUTE_PARAMETERS = ("n_samples", "nfe", "seed", "bootstrap")
 """Notebook parameters that select what is sampled and evaluated: they act only when the chapter recomputes."""
+RECOMPUTE_DEFAULTS = {"nfe": 50, "bootstrap": 5}
+"""What a recomputing chapter uses for a parameter left None (CI-sized: nfe = 50 is 140 score evaluations per sample,
+5 bootstrap replicates per W2² entry), unless the chapter's `defaults` say otherwise; n_samples: the preset's."""
 
 
 def setup(notebook: str, preset: str = "cpu", datasets: list | None = None, w_values: list | None = None, n_samples: int | None = None,
@@ -329,13 +332,14 @@ def setup(notebook: str, preset: str = "cpu", datasets: list | None = None, w_va
     """Validate a notebook's parameters through `config.make` and resolve its folders; fails fast with a clear message.
 
     recompute: None chooses by preset (the CI preset 'quick' recomputes, 'cpu' and 'paper' read cached results).
-    n_samples, nfe, seed, bootstrap (RECOMPUTE_PARAMETERS): None means `defaults[name]` when the chapter recomputes (else
+    n_samples, nfe, seed, bootstrap (RECOMPUTE_PARAMETERS): None means `defaults[name]` (over RECOMPUTE_DEFAULTS) when the
+    chapter recomputes (else
     the preset's value, seed figures.DEFAULT_SEED, bootstrap 0). Without recompute they cannot act — the shipped results
     were made with their own — so giving one is an error naming it, unless the chapter lists it in `live` (it computes
     with it whatever the preset, e.g. samples of the exact score).
     """
     values = {"n_samples": n_samples, "nfe": nfe, "seed": seed, "bootstrap": bootstrap}
-    defaults = dict(defaults or {})
+    defaults = {**RECOMPUTE_DEFAULTS, **(defaults or {})}
     if set(defaults) - set(RECOMPUTE_PARAMETERS) or set(live) - set(RECOMPUTE_PARAMETERS):
         raise ValueError(f"invalid defaults={defaults!r} or live={live!r}: names among {', '.join(RECOMPUTE_PARAMETERS)}")
     if preset in config.PRESETS and recompute in (None, False) and not (recompute is None and preset == figures.CI_PRESET):

@@ -22,6 +22,8 @@ def test_defaults_apply_when_recomputing_and_live_parameters_always_act(tmp_path
     assert not B.recompute and B.nfe == 800 and B.bootstrap == 0 and B.n_samples == 1_000_000  # the shipped results' settings
     Q = book.setup("closing_the_gap", preset="quick", figure_dir=str(tmp_path), defaults={"nfe": 50, "bootstrap": 5})
     assert Q.recompute and Q.nfe == 50 and Q.bootstrap == 5
+    D = book.setup("closing_the_gap", preset="quick", figure_dir=str(tmp_path))
+    assert (D.nfe, D.bootstrap) == (book.RECOMPUTE_DEFAULTS["nfe"], book.RECOMPUTE_DEFAULTS["bootstrap"])
     L = book.setup("true_dynamics", preset="cpu", figure_dir=str(tmp_path), nfe=100, n_samples=5_000, seed=3,
                    live=("n_samples", "nfe", "seed"))
     assert (L.nfe, L.n_samples, L.seed) == (100, 5_000, 3)
