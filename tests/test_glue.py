@@ -1,6 +1,6 @@
 """Every result number of the book's prose comes from the files.
 
-(a) Each value a chapter glued (book/executed/<chapter>.ipynb, present after a book build) equals the value
+(a) Each value a chapter glued (book/executed[/ci]/<chapter>.ipynb, present after a book build) equals the value
     recomputed from its source file by `scoregap.quantities`; every glue name is registered for its chapter, and
     every quantity a chapter's prose cites is glued there.
 (b) No result-like number (a decimal, a percentage, a ratio "2×", "≈ 3", a mantissa × 10ⁿ, a grouped integer such
@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from scoregap import quantities
+from scoregap import book_layout, figures, quantities
 
 ROOT = quantities.ROOT
 NOTEBOOKS = ROOT / "notebooks"
-EXECUTED = ROOT / "book" / "executed"
+EXECUTED = {"reader": book_layout.executed_dir("cpu"), "ci": book_layout.executed_dir(figures.CI_PRESET)}
 CHAPTERS = sorted(p.stem for p in NOTEBOOKS.glob("*.md"))
 GLUE_PREFIX = "application/papermill.record/"
 GLUE_ROLE = re.compile(r"\{glue(?::text|:any|)?\}`([^`:]+)(?::[^`]*)?`")
@@ -123,17 +123,14 @@ def typed_numbers(md: str, chapter: str = "") -> list[str]:
     return [m.group(0) for m in RESULT_LIKE.finditer(prose(md)) if (chapter, m.group(0)) not in quantities.TYPED]
 
 
-def _executed() -> list[str]:
-    return [c for c in CHAPTERS if (EXECUTED / f"{c}.ipynb").is_file()]
-
-
+@pytest.mark.parametrize("book", sorted(EXECUTED))
 @pytest.mark.parametrize("chapter", CHAPTERS)
-def test_glued_values_match_their_files(chapter):
-    path = EXECUTED / f"{chapter}.ipynb"
+def test_glued_values_match_their_files(chapter, book):
+    path = EXECUTED[book] / f"{chapter}.ipynb"
     if not path.is_file():
-        pytest.skip(f"{path.relative_to(ROOT)} not built (run the book build first)")
+        pytest.skip(f"{path.relative_to(ROOT)} not built (build the {book} book first)")
     bad = glue_mismatches(chapter, glued_values(json.loads(path.read_text())))
-    assert not bad, "\n".join(bad)
+    assert not bad, f"{path.relative_to(ROOT)} (rebuild it if it is older than its chapter):\n" + "\n".join(bad)
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
