@@ -16,11 +16,13 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
-# The book with the shipped results (fast: cached results, no training); PRESET=paper reruns at paper scale.
+# The reader's book (book/_build/html) with the shipped results (fast: cached results, no training); PRESET=paper
+# reruns at paper scale.
 book: $(STAMP)
 	$(SMK) book --cores $(CORES) --config preset=$(PRESET)
 
-# The whole test suite; the CI preset's book is built first so the figure and browser checks see it.
+# The whole test suite. The CI preset's book is built first, in folders of its own (book/executed/ci,
+# book/_build/ci/_build/html), so the figure and browser checks see it and `make book`'s book/_build/html stays as it was.
 test: $(STAMP)
 	$(SMK) book --cores $(CORES) --config preset=quick
 	$(PY) -m pytest -q -rs

@@ -5,7 +5,7 @@
 # /etc/slurm/slurm.conf for a single node on localhost, starts munged, slurmctld and slurmd, and
 # waits until `sinfo` reports the node idle.  Idempotent: a cluster that is already up is left alone.
 #
-# Choices (see /work/shared/FACTS.md, "Slurm on one machine"):
+# Choices:
 #  - proctrack/linuxproc and task/none: no cgroups needed (containers);
 #  - select/cons_tres with CR_CPU: several small jobs share the node;
 #  - accounting_storage/none: no slurmdbd.  Then `sacct` cannot report jobs, so the Snakemake profile

@@ -1,10 +1,10 @@
-"""The notebooks' data layer: validated parameters, cached or recomputed results, tables and claims.
+"""The notebooks' data layer: validated parameters, cached or recomputed results (tables and claims: evaluation.py).
 
 Every notebook of the book starts with `setup(...)` on its papermill parameters; the returned `Book`
 knows where the shipped results of the preset live (data/results/<preset>/, data/checkpoints/<preset>/)
 and either reads them (`recompute=False`, the default for the `cpu` preset: fast, no sampling) or
 recomputes the small version of the experiment with the library's own units of work
-(`experiment.run_sample`, `experiment.run_truth`, `experiment.evaluate_row`; the default for the
+(`experiment.run_sample`, `experiment.run_truth`, `evaluation.evaluate_row`; the default for the
 CI preset `quick`). Recomputed files go to a cache folder (SCOREGAP_CACHE_DIR, default
 book/executed/cache) keyed by everything that determines them, so chapters share them.
 """
@@ -27,19 +27,16 @@ with warnings.catch_warnings():  # tqdm.auto warns once about missing ipywidgets
     warnings.simplefilter("ignore")
     import tqdm.auto  # noqa: F401
 
-from . import config, experiment, figures, losses, metrics, samplers
+from . import config, evaluation, experiment, figures, losses, metrics, samplers
+from . import book_layout
 from . import datasets as _ds
 from .config import model_name
 from .parallel import default_workers
 from .results import load_checkpoint
 
 ROOT = figures.ROOT
-PAPER_NUMBERS = ROOT / "data" / "paper_numbers.json"
 PUBLISHED_RESULTS = ROOT / "data" / "results" / "published"
 BENCH_FILE = ROOT / "data" / "bench.json"
-COLUMNS = ("ode_truth", "sde_truth", "ode_sde")
-COLUMN_LABELS = {"ode_truth": "ODE–truth", "sde_truth": "SDE–truth", "ode_sde": "ODE–SDE",
-                 "sliced_ode_truth": "ODE–truth", "sliced_sde_truth": "SDE–truth", "sliced_ode_sde": "ODE–SDE"}
 
 
 def given(**values) -> dict:
@@ -63,15 +60,11 @@ def _sha_sidecar(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
 
 
-NUMERICS = ("sde.py", "datasets.py", "models.py", "losses.py", "samplers.py", "metrics.py", "experiment.py", "config.py")
-
-
 def _code_hash() -> str:
-    """sha256 of the numerics modules: cached recomputations are invalidated when they change."""
-    h = hashlib.sha256()
-    for f in NUMERICS:
-        h.update((Path(__file__).parent / f).read_bytes())
-    return h.hexdigest()[:12]
+    """The code hash of the numerics (provenance.CODE["book"]): cached recomputations are invalidated when they change."""
+    from .provenance import code_hash
+
+    return code_hash("book")
 
 
 def _key(*parts) -> str:
@@ -91,6 +84,7 @@ class Book:
     seed: int
     device: str
     recompute: bool
+    bootstrap: int
     models_preset: str
     results_dir: Path
     checkpoint_dir: Path
@@ -167,7 +161,7 @@ class Book:
 
     def samples(self, dataset: str, w_r: float, method: str):
         """(histogram, subsample, info) of the trained model's ODE or SDE samples at t = 0."""
-        name = f"{model_name(dataset, w_r)}_{method}.npz"
+        name = evaluation.sample_file_name(dataset, w_r, method)
         if not self.recompute:
             p = self.results_dir / "samples" / name
             if not p.is_file():
@@ -186,7 +180,7 @@ class Book:
         """File behind `samples` (computing it first in recompute mode)."""
         self.samples(dataset, w_r, method)
         if not self.recompute:
-            return self.results_dir / "samples" / f"{model_name(dataset, w_r)}_{method}.npz"
+            return self.results_dir / "samples" / evaluation.sample_file_name(dataset, w_r, method)
         cfg = self.config(dataset, w_r)
         key = _key(_code_hash(), _sha_sidecar(self.checkpoint(dataset, w_r)), cfg.n_samples, cfg.nfe, cfg.schedule, cfg.sample_seed, cfg.device, method)
         return self._cache("samples", f"{model_name(dataset, w_r)}_{method}_{key}.npz")
@@ -194,7 +188,7 @@ class Book:
     def truth_file(self, dataset: str) -> Path:
         """Histogram file of exact data samples at the run's sample size."""
         if not self.recompute:
-            p = self.results_dir / "truth" / f"truth_{dataset}.npz"
+            p = self.results_dir / "truth" / evaluation.truth_file_name(dataset)
             if not p.is_file():
                 raise FileNotFoundError(f"{p} is missing: run the workflow for preset '{self.models_preset}' (or recompute=True)")
             return p
@@ -211,7 +205,7 @@ class Book:
     def truth_or_exact(self, dataset: str, n: int, folders=()) -> tuple[np.ndarray, int]:
         """(histogram, n) of the first shipped truth file found (in `folders`, then the preset's), else of n fresh exact samples."""
         for folder in [*map(Path, folders), self.results_dir / "truth"]:
-            p = folder / f"truth_{dataset}.npz"
+            p = folder / evaluation.truth_file_name(dataset)
             if p.is_file():
                 h, _, info = experiment.read_result(p)
                 return h, int(info["n"])
@@ -239,15 +233,16 @@ class Book:
         return metrics.histogram(x)[0]
 
     # ------------------------------------------------------------------ tables
-    def table(self, bootstrap: int = 0) -> list[dict]:
-        """W2² rows (experiment.TABLE_FIELDS) of every (data set, w_R) of this run. Recomputed rows get `bootstrap`
-        replicates per W2² entry (intervals, SE, bias-corrected value; 0: none); shipped tables carry their own."""
+    def table(self, bootstrap: int | None = None) -> list[dict]:
+        """W2² rows (evaluation.TABLE_FIELDS) of every (data set, w_R) of this run. Recomputed rows get `bootstrap`
+        replicates per W2² entry (None: the run's `bootstrap` parameter; 0: none); shipped tables carry their own."""
+        bootstrap = self.bootstrap if bootstrap is None else bootstrap
         if not self.recompute:
-            p = self.results_dir / "w2.csv"
+            p = self.results_dir / evaluation.TABLE_FILE
             if not p.is_file():
                 raise FileNotFoundError(f"{p} is missing: run the workflow for preset '{self.models_preset}' "
                                         "(`python -m scoregap evaluate`), or execute with recompute=True")
-            rows = experiment.read_table(p)
+            rows = evaluation.read_table(p)
             want = {(d, float(w)) for d in self.datasets for w in self.w_values}
             have = {(r["dataset"], float(r["w_r"])) for r in rows}
             if want - have:
@@ -262,40 +257,34 @@ class Book:
                 if out.is_file():
                     row = json.loads(out.read_text())
                 else:
-                    row = evaluate_row(d, w, ode, sde, tru, checkpoint=self.checkpoint(d, w), bootstrap=bootstrap, bootstrap_seed=self.seed,
-                                       workers=default_workers())
+                    row = evaluation.evaluate_row(d, w, ode, sde, tru, checkpoint=self.checkpoint(d, w), bootstrap=bootstrap,
+                                                  bootstrap_seed=self.seed, workers=default_workers())
                     out.write_text(json.dumps(row))
                 rows.append(row)
         return rows
 
     def pivot(self, rows: list[dict], column: str) -> np.ndarray:
         """(data set × w_R) array of one table column, in this run's order."""
-        return experiment.pivot(rows, column, w_values=tuple(self.w_values), names=tuple(self.datasets))
+        return evaluation.pivot(rows, column, w_values=tuple(self.w_values), names=tuple(self.datasets))
 
     def sample_size(self, rows: list[dict]) -> int:
         """The number of samples per sampler behind the table rows."""
-        ns = {int(r["n"]) for r in rows}
-        if len(ns) != 1:
-            raise ValueError(f"table rows mix sample sizes {sorted(ns)}")
-        return ns.pop()
+        return evaluation.sample_size(rows)
 
     def floors(self, rows: list[dict]) -> dict:
         """{dataset: (mean, std)} of the Monte Carlo floor at the table's sample size: the table's own floor columns
         when it has them (written by `python -m scoregap evaluate`), else measured here."""
         n = self.sample_size(rows)
-        out = {}
-        for d in self.datasets:
-            r = next((r for r in rows if r["dataset"] == d and "floor" in r and r["floor"] == r["floor"]), None)
-            out[d] = (float(r["floor"]), float(r.get("floor_std", float("nan")))) if r is not None else self.noise_floor(d, n)
-        return out
+        stored = evaluation.table_floors(rows)
+        return {d: stored[d] if d in stored else self.noise_floor(d, n) for d in self.datasets}
 
     def noise_floor(self, dataset: str, n: int, repeats: int = 3) -> tuple[float, float]:
-        """Mean and std of W2² between histograms of two independent exact n-samples (metrics.noise_floor), cached."""
+        """evaluation.floor of a data set at n (seeded by the run's seed), cached across chapters."""
         path = self._cache("floors.json")
         store = json.loads(path.read_text()) if path.is_file() else {}
         key = f"{dataset}|{int(n)}|{repeats}|{self.seed}"
         if key not in store:
-            store[key] = noise_floor(dataset, int(n), repeats=repeats, seed=experiment.stable_seed(self.seed, dataset, "floor"))
+            store[key] = evaluation.floor(dataset, int(n), repeats=repeats, seed=experiment.stable_seed(self.seed, dataset, "floor"))
             path.write_text(json.dumps(store, indent=1, sort_keys=True))
         return tuple(store[key])
 
@@ -316,7 +305,8 @@ class Book:
         default = ROOT / "book" / "executed" / "figures"
         if default not in self.figure_dir.resolve().parents:
             return
-        out = ROOT / "book" / "executed" / "headline.png"
+        out = book_layout.executed_dir(self.preset) / "headline.png"  # the CI book has its own
+        out.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(out, dpi=figures.DPI, metadata={"Software": None})
 
     def save(self, name: str, fig, numbers: dict) -> None:
@@ -328,16 +318,46 @@ class Book:
 
 # ---------------------------------------------------------------------- construction
 
+RECOMPUTE_PARAMETERS = ("n_samples", "nfe", "seed", "bootstrap")
+"""Notebook parameters that select what is sampled and evaluated: they act only when the chapter recomputes."""
+RECOMPUTE_DEFAULTS = {"nfe": 50, "bootstrap": 5}
+"""What a recomputing chapter uses for a parameter left None (CI-sized: nfe = 50 is 140 score evaluations per sample,
+5 bootstrap replicates per W2² entry), unless the chapter's `defaults` say otherwise; n_samples: the preset's."""
+
+
 def setup(notebook: str, preset: str = "cpu", datasets: list | None = None, w_values: list | None = None, n_samples: int | None = None,
-          nfe: int | None = None, seed: int = figures.DEFAULT_SEED, device: str = "cpu", recompute=None, results_dir: str = "",
-          checkpoint_dir: str = "", figure_dir: str = "", reference_dir: str = "", threads: int = 0) -> Book:
+          nfe: int | None = None, seed: int | None = None, device: str = "cpu", recompute=None, results_dir: str = "",
+          checkpoint_dir: str = "", figure_dir: str = "", reference_dir: str = "", threads: int = 0, bootstrap: int | None = None,
+          defaults: dict | None = None, live: tuple = ()) -> Book:
     """Validate a notebook's parameters through `config.make` and resolve its folders; fails fast with a clear message.
 
     recompute: None chooses by preset (the CI preset 'quick' recomputes, 'cpu' and 'paper' read cached results).
-    n_samples, nfe: None means the preset's value.
+    n_samples, nfe, seed, bootstrap (RECOMPUTE_PARAMETERS): None means `defaults[name]` (over RECOMPUTE_DEFAULTS) when the
+    chapter recomputes (else
+    the preset's value, seed figures.DEFAULT_SEED, bootstrap 0). Without recompute they cannot act — the shipped results
+    were made with their own — so giving one is an error naming it, unless the chapter lists it in `live` (it computes
+    with it whatever the preset, e.g. samples of the exact score).
     """
+    values = {"n_samples": n_samples, "nfe": nfe, "seed": seed, "bootstrap": bootstrap}
+    defaults = {**RECOMPUTE_DEFAULTS, **(defaults or {})}
+    if set(defaults) - set(RECOMPUTE_PARAMETERS) or set(live) - set(RECOMPUTE_PARAMETERS):
+        raise ValueError(f"invalid defaults={defaults!r} or live={live!r}: names among {', '.join(RECOMPUTE_PARAMETERS)}")
+    if preset in config.PRESETS and recompute in (None, False) and not (recompute is None and preset == figures.CI_PRESET):
+        for name, v in values.items():
+            if v is not None and name not in live:
+                raise ValueError(f"invalid {name}={v!r}: it has no effect with preset '{preset}', which reads the shipped results "
+                                 f"(made with their own {name}); pass recompute=True to recompute with it, or leave {name}=None")
+    recomputing = recompute is True or (recompute is None and preset == figures.CI_PRESET)
+    for name in RECOMPUTE_PARAMETERS:
+        if values[name] is None and (recomputing or name in live):
+            values[name] = defaults.get(name)
+    n_samples, nfe = values["n_samples"], values["nfe"]
+    seed = figures.DEFAULT_SEED if values["seed"] is None else values["seed"]
+    bootstrap = 0 if values["bootstrap"] is None else values["bootstrap"]
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"invalid seed={seed!r}: a non-negative integer")
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0 or bootstrap == 1:
+        raise ValueError(f"invalid bootstrap={bootstrap!r}: 0 (no intervals) or an integer >= 2 (replicates per W2² entry)")
     if notebook not in figures.NOTEBOOKS:
         raise ValueError(f"invalid notebook={notebook!r}: one of {', '.join(figures.NOTEBOOKS)}")
     if preset not in config.PRESETS:
@@ -372,36 +392,19 @@ def setup(notebook: str, preset: str = "cpu", datasets: list | None = None, w_va
     ref_path = Path(ref) if ref else None
     if ref_path is not None and not ref_path.is_dir():
         raise ValueError(f"invalid reference_dir={ref!r}: not a directory (expected weights/ and precomputed_dists/ inside)")
-    fig_dir = Path(figure_dir or os.environ.get("SCOREGAP_FIGURE_DIR", "") or (ROOT / "book" / "executed" / "figures" / preset))
+    # the book build names its figure folder (SCOREGAP_FIGURE_DIR, workflow/rules/notebooks.smk); a run of its own goes to a
+    # scratch folder and leaves the last build's figures (and intro picture) alone
+    fig_dir = Path(figure_dir or os.environ.get("SCOREGAP_FIGURE_DIR", "") or (ROOT / "book" / "executed" / "scratch" / "figures" / preset))
     cache = Path(os.environ.get("SCOREGAP_CACHE_DIR", "") or (ROOT / "book" / "executed" / "cache")) / preset
     return Book(notebook=notebook, preset=preset, datasets=ds, w_values=ws, n_samples=base.n_samples, nfe=base.nfe, seed=int(seed),
+                bootstrap=int(bootstrap),
                 device=base.device, recompute=bool(recompute), models_preset=models_preset,
                 results_dir=Path(results_dir) if results_dir else ROOT / "data" / "results" / models_preset,
                 checkpoint_dir=Path(checkpoint_dir or os.environ.get("SCOREGAP_CHECKPOINT_DIR", "") or (ROOT / "data" / "checkpoints" / models_preset)),
                 figure_dir=fig_dir, cache_dir=cache, reference_dir=ref_path, configs=configs)
 
 
-# ---------------------------------------------------------------------- paper numbers, claims, tables
-
-def paper_numbers(path=PAPER_NUMBERS) -> dict:
-    """The published W2² table and FP residuals (data/paper_numbers.json) as (data set × w_R) arrays."""
-    d = json.loads(Path(path).read_text())
-    out = {"source": d["source"], "n": d["n_samples"], "datasets": d["datasets"], "w_r": d["w_r"]}
-    for col in (*COLUMNS, "fp_residual"):
-        out[col] = np.array([d[col][name] for name in d["datasets"]], dtype=float)
-    out["noise_floor_checker"] = d.get("noise_floor_checker")
-    return out
-
-
-def paper_array(paper: dict, column: str, names, w_values) -> np.ndarray:
-    """A paper column restricted/reordered to the given data sets and w_R values (NaN where absent)."""
-    out = np.full((len(names), len(w_values)), np.nan)
-    for i, n in enumerate(names):
-        for j, w in enumerate(w_values):
-            if n in paper["datasets"] and float(w) in paper["w_r"]:
-                out[i, j] = paper[column][paper["datasets"].index(n), paper["w_r"].index(float(w))]
-    return out
-
+# ---------------------------------------------------------------------- tables
 
 def fmt(v, digits: int = 3) -> str:
     """Number in compact scientific/decimal notation for tables."""
@@ -435,46 +438,6 @@ def comparison_table(ours: np.ndarray, paper: np.ndarray | None, names, w_values
     return pd.DataFrame(data, index=[_ds.LABELS.get(n, n) for n in names], columns=pd.MultiIndex.from_tuples(cols))
 
 
-def claims(ode_truth: np.ndarray, sde_truth: np.ndarray, ode_sde: np.ndarray, names, w_values, floors: dict,
-           factor: float = 3.0) -> list[dict]:
-    """The paper's claims C1–C3 per data set, with whether each difference exceeds the Monte Carlo floor.
-
-    C1: ODE–SDE at w_R = 0 ≥ `factor` × ODE–SDE at the largest w_R; C2: at w_R = 0, ODE–truth > SDE–truth;
-    C3: SDE–truth at the largest w_R > SDE–truth at w_R = 0. A comparison A > B is 'resolved' when A − B exceeds
-    the floor (the mean W2² between two independent samples of the same law at this n).
-    """
-    ws = [float(w) for w in w_values]
-    if 0.0 not in ws or len(ws) < 2:
-        return []
-    i0, iL = ws.index(0.0), int(np.argmax(ws))
-    out = []
-    for k, d in enumerate(names):
-        fl = floors.get(d, (float("nan"), 0.0))[0]
-        checks = [
-            ("C1", f"ODE–SDE gap at w_R = 0 ≥ {factor:g} × gap at w_R = {ws[iL]:g}", ode_sde[k, i0], factor * ode_sde[k, iL],
-             ode_sde[k, i0] - ode_sde[k, iL]),
-            ("C2", "at w_R = 0 the ODE is further from the truth than the SDE", ode_truth[k, i0], sde_truth[k, i0],
-             ode_truth[k, i0] - sde_truth[k, i0]),
-            ("C3", f"SDE–truth at w_R = {ws[iL]:g} > SDE–truth at w_R = 0", sde_truth[k, iL], sde_truth[k, i0],
-             sde_truth[k, iL] - sde_truth[k, i0]),
-        ]
-        for cid, text, a, b, diff in checks:
-            holds = bool(a > b)
-            out.append({"claim": cid, "dataset": _ds.LABELS.get(d, d), "statement": text, "lhs": float(a), "rhs": float(b),
-                        "holds": holds, "floor": float(fl), "resolved": bool(abs(diff) > fl)})
-    return out
-
-
-def claims_table(rows: list[dict]):
-    import pandas as pd
-
-    return pd.DataFrame([{"claim": r["claim"], "data set": r["dataset"], "statement": r["statement"],
-                          "left ×10³": fmt(1e3 * r["lhs"]), "right ×10³": fmt(1e3 * r["rhs"]),
-                          "holds": "yes" if r["holds"] else "no",
-                          "beyond MC floor": "yes" if r["resolved"] else "no (floor " + fmt(1e3 * r["floor"]) + "×10⁻³)"}
-                         for r in rows])
-
-
 # ---------------------------------------------------------------------- published networks
 
 def published_sample_files(names=_ds.PAPER_NAMES, w_values=config.W_R_VALUES, root=PUBLISHED_RESULTS) -> dict:
@@ -482,56 +445,10 @@ def published_sample_files(names=_ds.PAPER_NAMES, w_values=config.W_R_VALUES, ro
     out = {}
     for d in names:
         for w in w_values:
-            o, s = (Path(root) / "samples" / f"{model_name(d, w)}_{m}.npz" for m in ("ode", "sde"))
+            o, s = (Path(root) / "samples" / evaluation.sample_file_name(d, w, m) for m in ("ode", "sde"))
             if o.is_file() and s.is_file():
                 out[(d, float(w))] = (o, s)
     return out
-
-
-def precomputed_hist(reference_dir, kind: str, dataset: str, w_r: float | None = None) -> np.ndarray:
-    """A histogram of the authors' release (precomputed_dists/weights_{ode,sde,truth}_64_3000000_…npy), flattened."""
-    base = Path(reference_dir) / "precomputed_dists"
-    if kind == "truth":
-        p = base / f"weights_truth_64_3000000_{dataset}.npy"
-    else:
-        p = base / f"weights_{kind}_64_3000000_100000_800_{dataset}_{float(w_r)}.npy"
-    if not p.is_file():
-        raise FileNotFoundError(f"published histogram {p} is missing")
-    h = np.asarray(np.load(p), dtype=np.float64).ravel()
-    return h / h.sum()
-
-
-def evaluate_row(dataset: str, w_r: float, ode_file, sde_file, truth_file, checkpoint, bootstrap: int = 0, bootstrap_seed: int = 0,
-                 workers: int = 1) -> dict:
-    """`experiment.evaluate_row` (same fields, same values), with `bootstrap` replicates per W2² entry
-    (experiment.w2_uncertainty on `workers` threads: 95 % interval, SE, bias-corrected value; 0: none)."""
-    ho, so, io_ = experiment.read_result(ode_file)
-    hs, ss, is_ = experiment.read_result(sde_file)
-    ht, st, it = experiment.read_result(truth_file)
-    model, _, summary = load_checkpoint(checkpoint)
-    unc = experiment.w2_uncertainty({"ode_truth": ((ho, io_), (ht, it)), "sde_truth": ((hs, is_), (ht, it)), "ode_sde": ((ho, io_), (hs, is_))},
-                                    int(bootstrap), int(bootstrap_seed), dataset, w_r, workers=workers)
-    return {**unc, "dataset": dataset, "w_r": float(w_r),
-            "ode_truth": w2_support(ho, ht), "sde_truth": w2_support(hs, ht), "ode_sde": w2_support(ho, hs),
-            "sliced_ode_truth": metrics.sliced_w2(so, st), "sliced_sde_truth": metrics.sliced_w2(ss, st),
-            "sliced_ode_sde": metrics.sliced_w2(so, ss), "n": io_["n"], "dropped_ode": io_["dropped"], "dropped_sde": is_["dropped"],
-            "fp_residual": losses.mean_squared_residual(model, n=20_000, seed=0), "final_dsm": summary.get("final_dsm", float("nan"))}
-
-
-def noise_floor(dataset: str, n: int, repeats: int = 3, seed: int = 0) -> tuple[float, float]:
-    """`metrics.noise_floor` for exact samples of a data set (same seeds, same values), with W2² on the histograms' support."""
-    ds = _ds.get(dataset)
-    vals = []
-    for r in range(repeats):
-        a, _ = metrics.histogram(ds.sample(n, seed=seed + 2 * r))
-        b, _ = metrics.histogram(ds.sample(n, seed=seed + 2 * r + 1))
-        vals.append(w2_support(a, b))
-    return float(np.mean(vals)), float(np.std(vals))
-
-
-def w2_support(a, b) -> float:
-    """Exact W2² between two grid histograms (metrics.w2_squared, which solves on the union of their supports)."""
-    return metrics.w2_squared(a, b)
 
 
 # ---------------------------------------------------------------------- checks used in the chapters

@@ -148,7 +148,7 @@ def _cumtrapz(y: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 
 def w2_bound(model, dataset: str, times=None, m_lip: int = 41, n_res: int = 2_000, seed: int = 0, mass: float = 0.99) -> dict:
-    """Every piece of the bound B on W2(p^ODE_θ, p^SDE_θ) for one model, and B itself (with the global one-sided
+    """Every piece of the bound B {eq}`w2-bound` on W2(p^ODE_θ, p^SDE_θ) for one model, and B itself (with the global one-sided
     Lipschitz constant of A2, and `bound_local` with the constant localised to the data region of A2').
 
     The integrals over [0, T] are trapezoidal sums on `times` (from 1e-4: the network's behaviour on

@@ -7,14 +7,16 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from . import datasets, experiment, solver_study
+from . import datasets, evaluation, experiment, provenance, solver_study
 from .config import PRESETS, W_R_VALUES, make, model_name, parse_overrides
 from .models import load_published
-from .results import load_checkpoint
+from .results import CorruptFileError, load_checkpoint
+from .samplers import NonFiniteError
 
-PUBLISHED_W = ("0.0", "0.1", "1.0", "10.0")
+PUBLISHED_W = tuple(str(w) for w in W_R_VALUES)
 
 
 def _config(args, **fields):
@@ -25,11 +27,89 @@ def _config(args, **fields):
     return make(args.preset, **overrides, **fields)
 
 
+def cpu_count() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover (not Linux)
+        return os.cpu_count() or 1
+
+
+def _threads(text: str) -> int:
+    """--threads: 0 (torch's default) up to the CPUs this process may use."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer (0: torch's default)") from None
+    if not 0 <= n <= cpu_count():
+        raise argparse.ArgumentTypeError(f"{n} is not between 0 (torch's default) and the {cpu_count()} CPUs available here")
+    return n
+
+
+def _count(minimum: int, meaning: str):
+    """An integer option >= minimum."""
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer ({meaning})") from None
+        if n < minimum:
+            raise argparse.ArgumentTypeError(f"{n} is below {minimum} ({meaning})")
+        return n
+    return parse
+
+
+def _weight(text: str) -> str:
+    """--w-r: a finite number >= 0, kept as written for file names (float(w))."""
+    try:
+        w = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (FP-residual weights are numbers >= 0, e.g. 0.0 10.0)") from None
+    if not (0.0 <= w < float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r}: FP-residual weights are finite numbers >= 0")
+    return text
+
+
+def _writable_folder(path: Path) -> Path:
+    """The folder a file will be written in, or its nearest existing parent (created later)."""
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def check_outputs(outputs, inputs=(), option: str = "--out") -> None:
+    """Before any work: no output is written twice, none is an input (or an input's checksum), every folder is writable."""
+    seen = {}
+    ins = set()
+    for i in inputs:
+        i = Path(i).resolve()
+        ins |= {i, Path(str(i) + ".sha256")}
+    for o in outputs:
+        o = Path(o)
+        r = o.resolve()
+        if r in seen:
+            raise ValueError(f"{option}: {o} would be written twice in one command (also as {seen[r]}); give one output per file")
+        seen[r] = o
+        if r in ins or Path(str(r) + ".sha256") in ins:
+            raise ValueError(f"{option}: {o} is also an input of this command; write the result to another file")
+        if o.is_dir():
+            raise ValueError(f"{option}: {o} is a folder; give a file name")
+        folder = _writable_folder(o)
+        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError(f"{option}: cannot write in {folder}; choose a writable folder")
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="cpu", choices=sorted(PRESETS), help="size preset (paper: the paper's sizes; cpu: the shipped models; quick: CI)")
     p.add_argument("--set", nargs="*", metavar="FIELD=VALUE", default=[], help="override any configuration field, e.g. --set steps=2000 device=cuda")
     p.add_argument("--no-progress", action="store_true", help="switch off progress bars")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: leave torch's default)")
+    _debug_threads(p)
+
+
+def _debug_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=_threads, default=0, help="CPU threads for torch (0: leave torch's default; at most the CPUs available)")
+    p.add_argument("--debug", action="store_true", help="show the full traceback of an error")
 
 
 def cmd_train(args) -> int:
@@ -38,11 +118,16 @@ def cmd_train(args) -> int:
     configs = [_config(args, dataset=d, w_r=w) for d, w in pairs]
     if args.out:
         if len(configs) != 1:
-            raise SystemExit("--out names one checkpoint; use --out-dir for several models")
+            raise ValueError("--out names one checkpoint; use --out-dir for several models")
         outs = [Path(args.out)]
     else:
         outs = [Path(args.out_dir) / f"{c.name}.pt" for c in configs]
-    summaries = experiment.run_train(configs, outs, progress=not args.no_progress, snapshots=args.snapshots)
+    from .training import snapshot_path, snapshot_steps
+
+    steps = snapshot_steps(configs[0].steps, args.snapshots)
+    check_outputs([f for o in outs for f in (o, o.with_suffix(".csv"), *(snapshot_path(o, k) for k in steps))],
+                  option="--out" if args.out else "--out-dir")
+    summaries = experiment.run_train(configs, outs, progress=not args.no_progress, snapshots=args.snapshots, fresh=args.fresh)
     for c, s, o in zip(configs, summaries, outs):
         print(f"{c.name}: {s['steps']} steps in {s['seconds']:.0f} s, final DSM {s['final_dsm']:.4g}, FP residual {s['final_fp_residual']:.4g} → {o}")
     return 0
@@ -54,33 +139,69 @@ def cmd_sample(args) -> int:
         root = Path(args.published)
         for d in args.published_dataset:
             for w in args.published_w_r:
-                jobs.append((load_published(root / "weights" / f"{d}_w{w}.npz"), d, float(w), {"model": "published"}))
+                f = evaluation.published_weights_file(root, d, w)
+                jobs.append((load_published(f), d, float(w), {"model": "published"}, f))
     for ck in args.checkpoint or []:
         model, mcfg, _ = load_checkpoint(ck)
-        jobs.append((model, mcfg.dataset, mcfg.w_r, {"model": str(ck)}))
+        jobs.append((model, mcfg.dataset, mcfg.w_r, {"model": str(ck)}, Path(ck)))
     if not jobs:
-        raise SystemExit("nothing to sample: give --checkpoint or --published")
+        raise ValueError("nothing to sample: give --checkpoint or --published")
     if args.out and (len(jobs) != 1 or len(args.method) != 1):
-        raise SystemExit("--out names one result; use --out-dir for several")
-    for (model, d, w, extra), method in itertools.product(jobs, args.method):
-        cfg = _config(args, dataset=d, w_r=w)
-        out = Path(args.out) if args.out else Path(args.out_dir) / f"{model_name(d, w)}_{method}.npz"
-        info = experiment.run_sample(model, cfg, d, w, method, out, progress=not args.no_progress, extra=extra)
+        raise ValueError("--out names one result; use --out-dir for several")
+    work = [(job, method, _config(args, dataset=job[1], w_r=job[2]),
+             Path(args.out) if args.out else Path(args.out_dir) / evaluation.sample_file_name(job[1], job[2], method))
+            for job, method in itertools.product(jobs, args.method)]
+    check_outputs([o for *_, o in work], [j[4] for j in jobs], option="--out" if args.out else "--out-dir")
+    for (model, d, w, extra, src), method, cfg, out in work:
+        info = experiment.run_sample(model, cfg, d, w, method, out, progress=not args.no_progress, extra=extra, inputs={"model": src})
         print(f"{model_name(d, w)} {method}: {info['n']} samples in {info['seconds']} s, {info['dropped']} outside the box → {out}")
     return 0
 
 
 def cmd_truth(args) -> int:
-    for d in args.dataset:
-        cfg = _config(args, dataset=d)
-        out = Path(args.out) if args.out else Path(args.out_dir) / f"truth_{d}.npz"
+    if args.out and len(args.dataset) != 1:
+        raise ValueError("--out names one result file; use --out-dir for several data sets")
+    work = [(d, _config(args, dataset=d), Path(args.out) if args.out else Path(args.out_dir) / evaluation.truth_file_name(d))
+            for d in args.dataset]
+    check_outputs([o for *_, o in work], option="--out" if args.out else "--out-dir")
+    for d, cfg, out in work:
         info = experiment.run_truth(cfg, d, out)
         print(f"truth {d}: {info['n']} samples, {info['dropped']} outside the box → {out}")
     return 0
 
 
+def refuse_nonfinite(rows: list[dict], columns, option: str) -> None:
+    """No table row with NaN or inf in a result column is written (the error names the row and column)."""
+    for r in rows:
+        bad = [c for c in columns if c in r and not np.isfinite(float(r[c]))]
+        if bad:
+            who = model_name(r["dataset"], r["w_r"]) if "w_r" in r else r.get("dataset", "?")
+            raise NonFiniteError(f"{who}: {', '.join(bad)} is not finite; nothing written to {option} (check that model's files)")
+
+
+def check_evaluation_inputs(args, samples: Path, truth: Path) -> list[Path]:
+    """Before any work: every sample and truth file was made with the settings of --preset/--set for its model, and the
+    table (its record and comparison) may be written; returns the input files."""
+    inputs = []
+    for d in args.dataset:
+        cfg = _config(args, dataset=d)
+        f = truth / evaluation.truth_file_name(d)
+        provenance.check_result_file(f, cfg, d, None, "truth")
+        inputs.append(f)
+        for w in [float(x) for x in args.w_r]:
+            cfg = _config(args, dataset=d, w_r=w)
+            for m in experiment.METHODS:
+                f = samples / evaluation.sample_file_name(d, w, m)
+                provenance.check_result_file(f, cfg, d, w, m)
+                inputs.append(f)
+            if args.checkpoint_dir:
+                inputs.append(Path(args.checkpoint_dir) / f"{model_name(d, w)}.pt")
+    out = Path(args.out)
+    check_outputs([out, provenance.sidecar(out)] + ([out.with_suffix(evaluation.COMPARISON_SUFFIX)] if args.published else []), inputs)
+    return inputs
+
+
 def cmd_evaluate(args) -> int:
-    from . import reporting
     from .parallel import default_workers
 
     import time
@@ -91,32 +212,29 @@ def cmd_evaluate(args) -> int:
         raise ValueError(f"--bootstrap-seed must be a non-negative integer, got {args.bootstrap_seed}")
     t0 = time.perf_counter()
     samples, truth = Path(args.samples_dir), Path(args.truth_dir or args.samples_dir)
+    inputs = check_evaluation_inputs(args, samples, truth)
     rows = []
     for d in args.dataset:
         for w in [float(x) for x in args.w_r]:
-            name = model_name(d, w)
-            ck = Path(args.checkpoint_dir) / f"{name}.pt" if args.checkpoint_dir else None
-            pub = load_published(Path(args.published) / "weights" / f"{d}_w{w}.npz") if args.published else None
-            rows.append(experiment.evaluate_row(d, w, samples / f"{name}_ode.npz", samples / f"{name}_sde.npz", truth / f"truth_{d}.npz",
+            ck = Path(args.checkpoint_dir) / f"{model_name(d, w)}.pt" if args.checkpoint_dir else None
+            pub = load_published(evaluation.published_weights_file(args.published, d, w)) if args.published else None
+            rows.append(evaluation.evaluate_row(d, w, samples / evaluation.sample_file_name(d, w, "ode"),
+                                                samples / evaluation.sample_file_name(d, w, "sde"), truth / evaluation.truth_file_name(d),
                                                 checkpoint=ck, model=pub, bootstrap=args.bootstrap, bootstrap_seed=args.bootstrap_seed,
                                                 workers=default_workers()))
     if args.floor_repeats > 0:
-        for d in args.dataset:
-            n = next(int(r["n"]) for r in rows if r["dataset"] == d)
-            floor, sd = experiment.floor_for(d, n, repeats=args.floor_repeats)
-            for r in rows:
-                if r["dataset"] == d:
-                    r["floor"], r["floor_std"] = floor, sd
-    experiment.write_table(rows, Path(args.out))
+        evaluation.add_floors(rows, repeats=args.floor_repeats)
+    refuse_nonfinite(rows, evaluation.W2_COLUMNS + ("sliced_ode_truth", "sliced_sde_truth", "sliced_ode_sde"), "--out")
+    evaluation.write_table(rows, Path(args.out))
+    provenance.write_record(args.out, provenance.make_record(
+        "evaluate", _config(args), {str(f): f for f in inputs if f.exists()}, datasets=list(args.dataset), w_r=[float(w) for w in args.w_r],
+        bootstrap=args.bootstrap, bootstrap_seed=args.bootstrap_seed, floor_repeats=args.floor_repeats))
     print(f"{len(rows)} rows, bootstrap B = {args.bootstrap} (seed {args.bootstrap_seed}), {time.perf_counter() - t0:.0f} s → {args.out}")
-    print(reporting.format_tables(rows, published=bool(args.published)))
-    print(reporting.format_claims(rows))
+    cmp = None
     if args.published:
-        cmp = reporting.compare_published(rows, Path(args.published), samples)
-        experiment.write_json_atomic(Path(args.out).with_suffix(".comparison.json"), cmp)
-        print(reporting.format_comparison(cmp))
-        if args.bootstrap > 0 and args.floor_repeats > 0:
-            print(reporting.format_agreement(reporting.agreement_with_paper(rows, cmp)))
+        cmp = evaluation.compare_published(rows, Path(args.published), samples)
+        experiment.write_json_atomic(Path(args.out).with_suffix(evaluation.COMPARISON_SUFFIX), cmp)
+    print(evaluation.log_text(rows, cmp))
     return 0
 
 
@@ -128,10 +246,13 @@ def cmd_residuals(args) -> int:
     if args.published:
         for d in datasets.PAPER_NAMES:
             for w in PUBLISHED_W:
-                jobs.append(("published", d, float(w), load_published(Path(args.published) / "weights" / f"{d}_w{w}.npz")))
+                jobs.append(("published", d, float(w), load_published(evaluation.published_weights_file(args.published, d, w))))
     if not jobs:
-        raise SystemExit("nothing to do: give --checkpoint-dir and/or --published")
+        raise ValueError("nothing to do: give --checkpoint-dir and/or --published")
+    _config(args)  # validates --preset/--set (residuals take their sizes from --n-x, --n-t)
+    check_outputs([Path(args.out)], sorted(Path(args.checkpoint_dir).glob("*_w*.pt")) if args.checkpoint_dir else [])
     rows = experiment.residual_rows(jobs, n_x=args.n_x, n_t=args.n_t)
+    refuse_nonfinite(rows, ("total", "time_only", "centred", "score_form"), "--out")
     experiment.write_rows(rows, experiment.RESIDUAL_FIELDS, Path(args.out))
     for r in rows:
         print(f"{r['source']:<10}{model_name(r['dataset'], r['w_r']):<16} total {r['total']:.4g}  time-only {r['time_only']:.4g} "
@@ -142,6 +263,8 @@ def cmd_residuals(args) -> int:
 def cmd_bound(args) -> int:
     from . import gaussian
 
+    _config(args)  # validates --preset/--set (the bound is exact: no sizes)
+    check_outputs([Path(args.out)])
     rows = []
     for s in gaussian.family():
         g, b = gaussian.gap(s), gaussian.coupling_bound(s)
@@ -164,6 +287,99 @@ def cmd_solver_study(args) -> int:
               f"truth {1e3 * r['truth']:8.3g}  dropped {int(r['dropped'])}")
     print(f"→ {args.out}")
     return 0
+
+
+def cmd_thin(args) -> int:
+    from . import seeds
+    from .results import load_npz
+
+    src, out = Path(args.source), Path(args.out)
+    check_outputs([out], [src])
+    _, _, info = experiment.read_result(src)
+    d, w, method = info["dataset"], info.get("w_r"), info["method"]
+    fields = {"dataset": d, **({"w_r": float(w)} if w is not None else {})}
+    if provenance.read_record(src, load_npz(src)) is not None:
+        provenance.check_result_file(src, _config(args, **fields, n_samples=int(info["n"])), d, w, method)
+    new = seeds.thin_result(src, out, args.n, args.seed, config=_config(args, **fields, n_samples=args.n))
+    print(f"{src.name}: {args.n} of {info['n']} samples (uniformly random subset), {new['dropped']} outside the box → {out}")
+    return 0
+
+
+def cmd_seed_table(args) -> int:
+    from . import seeds
+    from .parallel import default_workers
+
+    if args.bootstrap < 0 or args.bootstrap == 1:
+        raise ValueError(f"--bootstrap must be 0 (no intervals) or at least 2 replicates, got {args.bootstrap}")
+    folder, ck_dir = Path(args.seed_dir), Path(args.checkpoint_dir)
+    jobs, inputs = [], {}
+    for d in args.dataset:
+        truth = folder / "truth" / evaluation.truth_file_name(d)
+        provenance.check_result_file(truth, _config(args, dataset=d), d, None, "truth")
+        inputs[str(truth)] = truth
+        for w in [float(x) for x in args.w_r]:
+            cfg = _config(args, dataset=d, w_r=w)
+            for s in args.seeds:
+                ck = ck_dir / seeds.checkpoint_name(d, w, s)
+                files = [folder / f"s{s}" / evaluation.sample_file_name(d, w, m) for m in experiment.METHODS]
+                for f, m in zip(files, experiment.METHODS):
+                    provenance.check_result_file(f, cfg, d, w, m)
+                    seeds.check_model(f, ck)
+                    inputs[str(f)] = f
+                inputs[str(ck)] = ck
+                jobs.append((d, w, s, *files, truth, ck))
+    out, summ = Path(args.out), Path(args.summary)
+    check_outputs([out, summ], list(inputs.values()))
+    rows = [seeds.seed_row(d, w, s, ode, sde, truth, ck, bootstrap=args.bootstrap, bootstrap_seed=args.bootstrap_seed,
+                           workers=default_workers()) for d, w, s, ode, sde, truth, ck in jobs]
+    if args.floor_repeats > 0:
+        evaluation.add_floors(rows, repeats=args.floor_repeats)
+    refuse_nonfinite(rows, evaluation.W2_COLUMNS + ("fp_residual",), "--out")
+    seeds.write_table(rows, seeds.SEED_FIELDS, out, inputs)
+    # the summary of the table as written (its 6 significant digits), so a reader can check one against the other
+    seeds.write_table(seeds.summary(seeds.read_rows(out)), seeds.SUMMARY_FIELDS, summ, {str(out): out}, what="seed-summary")
+    for c in seeds.claims_by_seed(rows):
+        print(f"seed {c['seed']:<5}{c['claim']} {c['dataset']:<10}{c['statement']}: {'holds' if c['holds'] else 'fails'}"
+              + ("" if c["resolved"] is None else (", resolved" if c["resolved"] else ", intervals overlap")))
+    print(f"{len(rows)} rows → {out}, {summ}")
+    return 0
+
+
+def cmd_training_curve(args) -> int:
+    from . import seeds
+
+    folder, jobs, inputs = Path(args.curve_dir), [], {}
+    for ck in [Path(c) for c in args.checkpoint]:
+        meta = seeds.snapshot_info(ck)
+        d, w = meta["dataset"], meta["w_r"]
+        truth = folder / "truth" / evaluation.truth_file_name(d)
+        provenance.check_result_file(truth, _config(args, dataset=d), d, None, "truth")
+        files = [folder / seeds.snapshot_sample_name(ck, m) for m in experiment.METHODS]
+        for f, m in zip(files, experiment.METHODS):
+            provenance.check_result_file(f, _config(args, dataset=d, w_r=w), d, w, m)
+            seeds.check_model(f, ck)
+        inputs.update({str(f): f for f in (ck, truth, *files)})
+        jobs.append((ck, *files, truth))
+    if not jobs:
+        raise ValueError("nothing to evaluate: give --checkpoint with the snapshot files")
+    check_outputs([Path(args.out)], list(inputs.values()))
+    rows = [seeds.curve_row(ck, ode, sde, truth) for ck, ode, sde, truth in jobs]
+    if args.floor_repeats > 0:
+        evaluation.add_floors(rows, repeats=args.floor_repeats)
+    refuse_nonfinite(rows, evaluation.W2_COLUMNS + ("fp_residual",), "--out")
+    seeds.write_table(rows, seeds.CURVE_FIELDS, Path(args.out), inputs, what="training-curve")
+    for r in rows:
+        print(f"{model_name(r['dataset'], r['w_r'])} seed {r['seed']} step {r['step']:>6} ({r['samples_seen']:.3g} samples seen): "
+              f"W2² ×10³ ODE–truth {1e3 * r['ode_truth']:.3g}, SDE–truth {1e3 * r['sde_truth']:.3g}, ODE–SDE {1e3 * r['ode_sde']:.3g}")
+    print(f"→ {args.out}")
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit status 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def cmd_diagnose(args) -> int:
@@ -194,17 +410,19 @@ def cmd_diagnose(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m scoregap", description="Reproduce Deveney et al. (arXiv:2311.15996): train, sample, evaluate.")
+    p = _Parser(prog="python -m scoregap", description="Reproduce Deveney et al. (arXiv:2311.15996): train, sample, evaluate.")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train one model (or several together: every data set × w_R given)")
     _common(t)
     t.add_argument("--dataset", nargs="+", default=["checker"], choices=datasets.NAMES, help="data set(s)")
-    t.add_argument("--w-r", nargs="+", default=["0.0"], help=f"FP-residual weight(s); the paper uses {W_R_VALUES}")
+    t.add_argument("--w-r", nargs="+", type=_weight, default=["0.0"], help=f"FP-residual weight(s); the paper uses {W_R_VALUES}")
     g = t.add_mutually_exclusive_group(required=True)
     g.add_argument("--out", help="checkpoint file for a single model (<dataset>_w<w_R>.pt)")
     g.add_argument("--out-dir", help="folder for the checkpoints <dataset>_w<w_R>.pt of several models")
-    t.add_argument("--snapshots", type=int, default=0,
+    t.add_argument("--fresh", action="store_true",
+                   help="discard a saved training state (<name>.state.pt) and start over; without it a state of other settings is refused")
+    t.add_argument("--snapshots", type=_count(0, "0: none"), default=0,
                    help="also keep this many snapshots of the weights, evenly spaced along training (<name>.step<k>.pt)")
     t.set_defaults(func=cmd_train)
 
@@ -240,9 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--checkpoint-dir", help="folder of the checkpoints (adds the FP residual and final DSM loss)")
     e.add_argument("--published", help="authors' release folder: evaluate their networks and compare with their published histograms")
     e.add_argument("--dataset", nargs="+", default=list(datasets.PAPER_NAMES), choices=datasets.NAMES)
-    e.add_argument("--w-r", nargs="+", default=[str(w) for w in W_R_VALUES])
+    e.add_argument("--w-r", nargs="+", type=_weight, default=[str(w) for w in W_R_VALUES])
     e.add_argument("--out", required=True, help="CSV file of the long-form table")
-    e.add_argument("--floor-repeats", type=int, default=4, help="pairs of exact samples used to measure the Monte Carlo floor per data set (0: skip)")
+    e.add_argument("--floor-repeats", type=_count(0, "0 skips the floor"), default=4, help="pairs of exact samples used to measure the Monte Carlo floor per data set (0: skip)")
     e.add_argument("--bootstrap", type=int, default=0, metavar="B",
                    help="bootstrap replicates per W2² entry (multinomial resampling of each histogram's counts; adds the columns "
                         "<col>_ci_low, <col>_ci_high (95 %% interval), <col>_se and <col>_debiased); 0: no intervals (default). "
@@ -279,11 +497,38 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--rtol", nargs="+", type=float, default=list(solver_study.RTOLS),
                    help="dopri5 relative tolerances (atol = rtol); the smallest is the reference ODE solution")
     v.add_argument("--seed", type=int, default=0, help="seed of x_T, the SDE noise, the truth sample and the floor")
-    v.add_argument("--floor-repeats", type=int, default=16, help="pairs of exact samples measuring the Monte Carlo floor")
+    v.add_argument("--floor-repeats", type=_count(1, "at least one pair"), default=16, help="pairs of exact samples measuring the Monte Carlo floor")
     v.add_argument("--out", required=True, help="CSV file (written atomically)")
     v.add_argument("--no-progress", action="store_true", help="switch off progress bars")
-    v.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: leave torch's default)")
+    _debug_threads(v)
     v.set_defaults(func=cmd_solver_study)
+    h = sub.add_parser("thin", help="the sample or truth file of a uniformly random subset of a file's samples (exact, from its counts)")
+    _common(h)
+    h.add_argument("--source", required=True, help="sample or truth file written by `sample`/`truth`")
+    h.add_argument("--n", type=_count(1, "samples to keep"), required=True, help="samples to keep (at most the source's)")
+    h.add_argument("--seed", type=_count(0, "a non-negative integer"), default=0, help="seed of the subset (each file derives its own)")
+    h.add_argument("--out", required=True, help="result file (written atomically, with its checksum)")
+    h.set_defaults(func=cmd_thin)
+    st = sub.add_parser("seed-table", help="W2² of every training seed's models at one sample size, and its summary over seeds")
+    _common(st)
+    st.add_argument("--seed-dir", required=True, help="folder with s<seed>/<dataset>_w<w_R>_<method>.npz and truth/truth_<dataset>.npz")
+    st.add_argument("--checkpoint-dir", required=True, help="folder of the checkpoints <dataset>_w<w_R>[_s<seed>].pt")
+    st.add_argument("--seeds", nargs="+", type=_count(0, "training seeds"), default=[0, 1, 2], help="training seeds (0: the shipped models)")
+    st.add_argument("--dataset", nargs="+", default=list(datasets.PAPER_NAMES), choices=datasets.NAMES)
+    st.add_argument("--w-r", nargs="+", type=_weight, default=["0.0", "10.0"])
+    st.add_argument("--bootstrap", type=int, default=0, metavar="B", help="bootstrap replicates per W2² entry (0: none)")
+    st.add_argument("--bootstrap-seed", type=_count(0, "a non-negative integer"), default=0, metavar="SEED")
+    st.add_argument("--floor-repeats", type=_count(0, "0 skips the floor"), default=evaluation.FLOOR_REPEATS)
+    st.add_argument("--out", required=True, help="CSV: one row per data set, w_R and seed")
+    st.add_argument("--summary", required=True, help="CSV: mean, sd, min, max over seeds per data set and w_R")
+    st.set_defaults(func=cmd_seed_table)
+    tc = sub.add_parser("training-curve", help="W2² and FP residual of snapshots along training (train --snapshots)")
+    _common(tc)
+    tc.add_argument("--checkpoint", nargs="+", required=True, help="snapshot files <model>.step<k>.pt")
+    tc.add_argument("--curve-dir", required=True, help="folder with <model>.step<k>_<method>.npz and truth/truth_<dataset>.npz")
+    tc.add_argument("--floor-repeats", type=_count(0, "0 skips the floor"), default=evaluation.FLOOR_REPEATS)
+    tc.add_argument("--out", required=True, help="CSV: one row per snapshot")
+    tc.set_defaults(func=cmd_training_curve)
     dg = sub.add_parser("diagnose", help="the ODE–SDE gap and FP residual of any 2-D score model on any 2-D data, under OU, VP or VE",
                         description="Sample a model's probability-flow ODE and reverse SDE, measure W2² ODE–SDE, ODE–data and SDE–data "
                                     "with bootstrap intervals and the Monte Carlo floor, and its Fokker–Planck residual.")
@@ -304,12 +549,35 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+USAGE_ERRORS = (ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError)
+"""Errors of what the user asked for (exit status 2); every other error is a failure of the work (exit status 1)."""
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    if isinstance(err, MemoryError):
+        return f"out of memory ({text}); lower n_samples or the batch sizes with --set"
+    if isinstance(err, PermissionError) and err.filename:
+        return f"permission denied: {err.filename}; choose a file or folder you may write"
+    if isinstance(err, OSError) and err.filename and err.strerror:
+        return f"{err.filename}: {err.strerror}"
+    if not isinstance(err, (*USAGE_ERRORS, CorruptFileError, NonFiniteError, OSError)):
+        return f"{type(err).__name__}: {text}"
+    return text
+
+
 def main(argv=None) -> int:
+    """Run one command; errors are one line on stderr (exit 2: usage, 1: failure), tracebacks only with --debug."""
     args = build_parser().parse_args(argv)
     if getattr(args, "threads", 0):
         torch.set_num_threads(args.threads)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        raise
+    except Exception as err:
+        if getattr(args, "debug", False):
+            raise
+        usage = isinstance(err, USAGE_ERRORS) and not isinstance(err, (CorruptFileError, NonFiniteError))
+        print(f"error: {_one_line(err)}" + ("" if usage else " (--debug shows the traceback)"), file=sys.stderr)
+        return 2 if usage else 1

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 
-from . import datasets, samplers, sde
+from . import datasets, metrics, samplers, sde
 
 W_R_VALUES = (0.0, 0.1, 1.0, 10.0)
 """The paper's regularisation weights."""
@@ -13,7 +14,7 @@ DEVICES = ("cpu", "cuda")
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """Every hyperparameter of one model and its evaluation (PAPER.md: training, sampling, evaluation)."""
+    """Every hyperparameter of one model and its evaluation (the paper's training, sampling and evaluation settings)."""
 
     preset: str = "paper"
     dataset: str = "checker"
@@ -23,14 +24,14 @@ class ExperimentConfig:
     lr_fractions: tuple = (0.25, 0.65, 0.10)
     dsm_batch: int = 200_000
     fp_batch: int = 50_000
-    box: float = 3.5
+    box: float = metrics.BOX
     eps: float = sde.EPS
     T: float = sde.T
     width: int = 80
-    nfe: int = 800
+    nfe: int = samplers.NFE
     schedule: str = "paper"
     n_samples: int = 3_000_000
-    grid_n: int = 64
+    grid_n: int = metrics.GRID_N
     seed: int = 0
     sample_seed: int = 1
     truth_seed: int = 2
@@ -71,6 +72,21 @@ def model_name(dataset: str, w_r: float) -> str:
     return f"{dataset}_w{float(w_r)}"
 
 
+BYTES_PER_SAMPLE = 64
+"""Memory per sample of a sampling or truth run, with room to spare: the output (8 bytes), its histogram pass (float64
+copies and bin indices) and the raw subsample."""
+BYTES_PER_TRAINING_POINT = 2_048
+"""Memory per DSM or collocation point of one training step (inputs, targets and a chunk's share of the graph)."""
+
+
+def memory_bytes() -> int:
+    """Physical memory of this machine (0 when unknown)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover
+        return 0
+
+
 def _fail(field_name: str, value, allowed: str):
     raise ValueError(f"invalid {field_name}={value!r}: {allowed}")
 
@@ -102,6 +118,12 @@ def _validate(c: ExperimentConfig) -> None:
         _fail("device", c.device, f"allowed devices are {', '.join(DEVICES)} or cuda:<index>")
     if not c.box > 0 or not (0 < c.eps < c.T):
         _fail("box/eps/T", (c.box, c.eps, c.T), "need box > 0 and 0 < eps < T")
+    mem = memory_bytes()
+    if mem:
+        for f, per in (("n_samples", BYTES_PER_SAMPLE), ("dsm_batch", BYTES_PER_TRAINING_POINT), ("fp_batch", BYTES_PER_TRAINING_POINT)):
+            if getattr(c, f) * per > mem:
+                _fail(f, getattr(c, f), f"needs about {getattr(c, f) * per / 2**30:.3g} GiB of memory, more than the "
+                                        f"{mem / 2**30:.3g} GiB of this machine; at most {mem // per:,}")
     if c.models_from and c.models_from not in PRESETS:
         _fail("models_from", c.models_from, f"empty, or a preset whose checkpoints to reuse: {', '.join(PRESETS)}")
 
@@ -111,8 +133,8 @@ PRESETS: dict[str, dict] = {
     "paper": {},
     # The shipped models: the paper's schedule shape at the authors' CPU batch sizes (paper / 10).
     # 28 000 steps: 7 500 at 1e-3, 19 500 at 1e-4, 1 000 at 1e-5 (the last phase is shorter than the paper's
-    # 10 %: the shipped run was planned for 30 000 steps and stopped at 28 000 when its GPU lease ran out).
-    # 10^6 samples per sampler (the paper uses 3 M): sampled on 2 CPU cores across sessions, one model-sampler per core,
+    # 10 %: the shipped run was planned for 30 000 steps and stopped at 28 000 when its GPU time ran out).
+    # 10^6 samples per sampler (the paper uses 3 M): sampled on 2 CPU cores, resumably, one model-sampler per core,
     # about 27 min per file (tools/cpu_sample_1m.sh); the Monte Carlo floor at 10^6 is stated next to every table.
     "cpu": {"steps": 28_000, "lr_fractions": (15 / 56, 39 / 56, 1 / 28), "dsm_batch": 20_000, "fp_batch": 5_000,
             "n_samples": 1_000_000, "checkpoint_every": 1_000, "log_every": 250},

@@ -1,4 +1,4 @@
-"""The paper's data distributions and their exact time marginals p_t under the OU process (PAPER.md)."""
+"""The paper's data distributions and their exact time marginals p_t under the OU process ({eq}`marginal`)."""
 from __future__ import annotations
 
 import math
@@ -96,11 +96,9 @@ class Gaussian(Distribution):
         return torch.tensor(self.mean, dtype=torch.float64, device=kw["device"]) + z @ L.T
 
     def marginal(self, t: float, sde: "sde_mod.SDE" = sde.OU):
-        """Mean and covariance of p_t under `sde` as float64 tensors."""
+        """Mean and covariance of p_t under `sde` (default the paper's OU) as float64 tensors."""
         tt = torch.tensor(float(t), dtype=torch.float64)
         a, v = float(sde.kernel_mean_coef(tt)), float(sde.kernel_var(tt))
-        if sde == sde_mod.OU:
-            a, v = math.exp(-t), -0.5 * math.expm1(-2 * t)  # as before (bit for bit)
         m = a * torch.tensor(self.mean, dtype=torch.float64)
         c = a * a * torch.tensor(self.cov, dtype=torch.float64) + v * torch.eye(2, dtype=torch.float64)
         return m, c

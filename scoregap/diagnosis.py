@@ -325,8 +325,11 @@ def run(st: Settings, progress: bool = True, workers: int = 1, n_x: int = 1_000,
     for i, method in enumerate(("ode", "sde")):
         bar.set_postfix_str(f"{method} sampling")
         t0 = time.perf_counter()
-        x = samplers.sample(st.model.sampler_score, st.n, method=method, nfe=st.nfe, schedule=st.schedule, seed=st.seed + i,
-                            progress=progress, sde=st.sde)
+        try:
+            x = samplers.sample(st.model.sampler_score, st.n, method=method, nfe=st.nfe, schedule=st.schedule, seed=st.seed + i,
+                                progress=progress, sde=st.sde)
+        except samplers.NonFiniteError as err:
+            raise ValueError(f"model: {err}") from None
         if not torch.isfinite(x).all():
             bad = int((~torch.isfinite(x).all(1)).sum())
             raise ValueError(f"model: {bad} of {st.n} {method.upper()} samples are NaN or infinite (the model's score diverges)")

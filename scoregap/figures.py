@@ -33,9 +33,29 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 REF_DIR = ROOT / "data" / "figure_refs"
 TOLERANCE_FILE = REF_DIR / "tolerances.json"
-NOTEBOOKS = ("true_dynamics", "neural_score", "particle_dynamics", "fp_residual_bound", "closing_the_gap",
-             "published_networks", "solver_study", "appendix")
-"""The book's chapters in reading order (notebooks/<name>.md)."""
+TOC_FILE = ROOT / "_toc.yml"
+"""The book's table of contents: the one list of its chapters."""
+
+
+def chapters(toc=TOC_FILE) -> tuple[str, ...]:
+    """The executed chapters in reading order: the entries `book/executed/<name>` of _toc.yml (notebooks/<name>.md)."""
+    import yaml
+
+    def files(entries):
+        for e in entries or []:
+            if "file" in e:
+                yield str(e["file"])
+            yield from files(e.get("sections"))
+            for part in e.get("parts") or []:
+                yield from files(part.get("chapters"))
+
+    d = yaml.safe_load(Path(toc).read_text())
+    names = [*files(d.get("chapters")), *files([c for p in d.get("parts") or [] for c in p.get("chapters") or []])]
+    return tuple(f.split("/")[-1] for f in names if f.startswith("book/executed/"))
+
+
+NOTEBOOKS = chapters()
+"""The book's chapters in reading order (notebooks/<name>.md), read from _toc.yml."""
 CI_PRESET = "quick"
 DEFAULT_SEED = 1
 """The notebooks' default `seed` parameter (the references are made with it)."""

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+import torch
 from scipy.integrate import solve_ivp
 from scipy.linalg import sqrtm
 
@@ -56,10 +57,13 @@ def exact_score(mean=(0.5, -0.3), cov=((1.0, 0.3), (0.3, 0.25))) -> AffineScore:
     """The true score of Gaussian data under the OU process: -Σ_t⁻¹ (x - e^{-t} μ), Σ_t = e^{-2t} S + v(t) I."""
     mu, S = np.asarray(mean, float), np.asarray(cov, float)
 
-    def Sig(t):
-        return np.exp(-2 * t) * S + (-0.5 * np.expm1(-2 * t)) * np.eye(2)
+    def a(t):
+        return float(sde.kernel_mean_coef(torch.tensor(float(t), dtype=torch.float64)))
 
-    return AffineScore(lambda t: -np.linalg.inv(Sig(t)), lambda t: np.linalg.inv(Sig(t)) @ (np.exp(-t) * mu), "exact")
+    def Sig(t):  # {eq}`kernel` applied to N(μ, S)
+        return a(t) ** 2 * S + float(sde.kernel_var(torch.tensor(float(t), dtype=torch.float64))) * np.eye(2)
+
+    return AffineScore(lambda t: -np.linalg.inv(Sig(t)), lambda t: np.linalg.inv(Sig(t)) @ (a(t) * mu), "exact")
 
 
 def perturbed(base: AffineScore, dA: Callable[[float], np.ndarray] | None = None, db: Callable[[float], np.ndarray] | None = None,
@@ -93,7 +97,7 @@ def induced_laws(score: AffineScore, T: float = sde.T):
 
 
 def coupling_bound(score: AffineScore, T: float = sde.T, n_tau: int = 4001) -> float:
-    """Right side of (bound): ∫ exp(∫_τ^T ℓ) ½ ‖∇log q_τ - s‖_{L²(q_τ)} dτ, by the trapezoid rule on n_tau points."""
+    """Right side of {eq}`coupling` with {eq}`gronwall`: ∫ exp(∫_τ^T ℓ) ½ ‖∇log q_τ - s‖_{L²(q_τ)} dτ, by the trapezoid rule on n_tau points."""
     sol = _moments(score, 1.0, 1.0, T)
     taus = np.linspace(0.0, T - 1e-12, n_tau)
     mis, ell = np.empty(n_tau), np.empty(n_tau)

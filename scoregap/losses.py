@@ -1,20 +1,20 @@
-"""Training losses: denoising score matching and the log-density Fokker–Planck residual (PAPER.md, levels 3, 5)."""
+"""Training losses: denoising score matching and the log-density Fokker–Planck residual ({eq}`dsm`, {eq}`residual`)."""
 from __future__ import annotations
 
 from typing import Callable
 
 import torch
 
-from . import sde
+from . import metrics, sde
 from . import sde as sde_mod
 
-BOX: float = 3.5
-"""Half-width of the collocation box [-3.5, 3.5]² of the paper's regulariser."""
+BOX = metrics.BOX
+"""Half-width of the collocation box of the paper's regulariser: the box of the histograms."""
 
 
 def dsm_loss(score: Callable, x0: torch.Tensor, t: torch.Tensor | None = None, generator: torch.Generator | None = None,
              sde: "sde_mod.SDE" = sde.OU) -> torch.Tensor:
-    """Paper's DSM loss: mean over batch and coordinates of (s(x_t, t) - ∇log p(x_t | x0))², t ~ T·Beta(1,2) + eps
+    """DSM loss {eq}`dsm`: mean over batch and coordinates of (s(x_t, t) - ∇log p(x_t | x0))², t ~ T·Beta(1,2) + eps
     (for another forward `sde`: its kernel and its training times)."""
     sde = sde_mod.get(sde)
     x0 = sde_mod.as_points(x0, "x0")
@@ -51,8 +51,8 @@ def fp_terms(potential: Callable, x, t):
 
 
 def fp_residual(potential: Callable, x, t, sde: "sde_mod.SDE" = sde.OU) -> torch.Tensor:
-    """r(x, t) = ∂_tφ - 2 - x·∇φ - ½Δφ - ½|∇φ|², the log-density FP residual for dX = -X dt + dW (PAPER.md, level 5);
-    for another forward `sde`, r = ∂_tφ + ∇·f + f·∇φ - ½g²(Δφ + |∇φ|²) (book: eq. fp-log-general)."""
+    """r(x, t) = ∂_tφ - 2 - x·∇φ - ½Δφ - ½|∇φ|², the log-density FP residual for dX = -X dt + dW ({eq}`residual`);
+    for another forward `sde`, r = ∂_tφ + ∇·f + f·∇φ - ½g²(Δφ + |∇φ|²) ({eq}`fp-log-general`)."""
     sde = sde_mod.get(sde)
     x = sde_mod.as_points(x)
     if sde == sde_mod.OU:
@@ -105,7 +105,7 @@ def collocation_points(n: int, generator: torch.Generator | None = None, device=
 
 
 def mean_squared_residual(potential: Callable, n: int = 20_000, seed: int = 0, batch: int = 5_000) -> float:
-    """Mean of r² over n uniform collocation points with a fixed seed (the paper's reported residual)."""
+    """Mean of r² over n uniform collocation points with a fixed seed ({eq}`residual`; the paper's reported residual)."""
     g = torch.Generator().manual_seed(int(seed))
     x, t = collocation_points(n, generator=g)
     total = 0.0
@@ -194,7 +194,7 @@ def _score_derivatives_autograd(score: Callable, x: torch.Tensor, t: torch.Tenso
 
 
 def score_fp_residual(score: Callable, x, t, sde: "sde_mod.SDE" = sde.OU) -> torch.Tensor:
-    """The score Fokker–Planck residual (FP-Diffusion, Lai et al. 2023), shape (n, 2) (book: eq. fp-score):
+    """The score Fokker–Planck residual (FP-Diffusion, Lai et al. 2023), shape (n, 2) ({eq}`fp-score`):
 
     r_s = ∂_t s - ∇_x[½g²(∇·s + |s|²) - f·s - ∇·f], here with f = -b(t) x: r_s = ∂_t s - ½g²(∇(∇·s) + 2Jᵀs) - b(s + Jᵀx).
     For s = ∇φ it is ∇_x of the log-density residual r, computed exactly in 2-D with torch.func jacobians.
@@ -206,7 +206,7 @@ def score_fp_residual(score: Callable, x, t, sde: "sde_mod.SDE" = sde.OU) -> tor
 
 
 def curl(score: Callable, x, t) -> torch.Tensor:
-    """curl s = ∂_x s_y - ∂_y s_x at each point, shape (n,): zero exactly when s is a gradient field (book: eq. curl)."""
+    """curl s = ∂_x s_y - ∂_y s_x at each point, shape (n,): zero exactly when s is a gradient field ({eq}`curl`)."""
     x = sde_mod.as_points(x)
     _, J, _, _ = score_derivatives(score, x, t)
     return J[:, 1, 0] - J[:, 0, 1]

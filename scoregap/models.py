@@ -1,4 +1,4 @@
-"""The paper's potential network φ_θ(x, t) and its exact derivatives (PAPER.md, level 3).
+"""The paper's potential network φ_θ(x, t) and its exact derivatives ({eq}`potential`).
 
 The network is an MLP on (t, x, y) with three Softplus(β=100) hidden layers of 80 units and a scalar
 output; the score is s_θ = ∇_x φ_θ. Besides the module, this file holds *explicit* derivative passes
@@ -190,7 +190,7 @@ def make_input(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 
 class PotentialMLP(nn.Module):
-    """φ_θ(x, t): MLP (3 → 80 → 80 → 80 → 1), Softplus(β=100); s_θ = ∇_x φ_θ (PAPER.md, level 3)."""
+    """φ_θ(x, t): MLP (3 → 80 → 80 → 80 → 1), Softplus(β=100); s_θ = ∇_x φ_θ ({eq}`potential`)."""
 
     def __init__(self, width: int = 80, seed: int | None = None):
         super().__init__()

@@ -1,4 +1,4 @@
-"""Presentation: the book's figures as seaborn-styled matplotlib figures (PAPER.md, 'Published figures').
+"""Presentation: the book's figures as seaborn-styled matplotlib figures (the paper's figures).
 
 Every function takes arrays (histograms on the paper's 64 × 64 grid, tables as data set × w_R arrays,
 training logs) and returns a `matplotlib.figure.Figure`; nothing here reads files or computes
@@ -159,6 +159,73 @@ def _loglog_axes(ax, xlabel: str, ylabel: str):
     ax.grid(True, which="major", alpha=0.5)
 
 
+def _point_label(ax, text: str, xy, color, offset=(4, 3), fontsize: float = 7):
+    """A small label beside a data point (offset in points), with a faint leader line once it is moved away."""
+    t = ax.annotate(text, xy, textcoords="offset points", xytext=offset, fontsize=fontsize, color=color, zorder=5,
+                    arrowprops=dict(arrowstyle="-", color=color, lw=0.4, alpha=0.6, shrinkA=0, shrinkB=3))
+    t.set_in_layout(False)
+    return t
+
+
+def _text_box(t, renderer):
+    """Window extent of an annotation's text alone (without its leader line)."""
+    from matplotlib.text import Text
+
+    t.update_positions(renderer)
+    return Text.get_window_extent(t, renderer)
+
+
+def _marker_boxes(ax, renderer):
+    """Window extents of the markers of an axes' lines (the points a label must not cover)."""
+    from matplotlib.transforms import Bbox
+
+    out = []
+    for line in ax.lines:
+        if line.get_marker() in (None, "", "None", " ") or not line.get_visible():
+            continue
+        r = line.get_markersize() * ax.figure.dpi / 72 / 2
+        xy = ax.transData.transform(np.column_stack([line.get_xdata(), line.get_ydata()]).astype(float))
+        out += [Bbox([[x - r, y - r], [x + r, y + r]]) for x, y in xy if np.isfinite(x) and np.isfinite(y)]
+    return out
+
+
+def separate_labels(fig: Figure, texts: Sequence, step: float = 1.5, pad: float = 1.0, max_iter: int = 400) -> None:
+    """Move point labels (annotations with offsets in points) until no two overlap and none covers a marker.
+
+    The figure is drawn once (its layout fixed; the labels are left out of the layout). A label that would leave its
+    axes on the right moves to the left of its point. Then, round by round, every overlapping pair of labels is pushed
+    apart by `step` points (the upper one up, the lower one down) and a label on a marker away from it; deterministic.
+    """
+    texts = list(texts)
+    if not texts:
+        return
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    px = pad * fig.dpi / 72
+    for t in texts:
+        if _text_box(t, renderer).x1 > t.axes.get_window_extent(renderer).x1:
+            t.set_horizontalalignment("right")
+            t.xyann = (-abs(t.xyann[0]), t.xyann[1])
+    markers = {ax: _marker_boxes(ax, renderer) for ax in {t.axes for t in texts}}
+    for _ in range(max_iter):
+        boxes = [_text_box(t, renderer).padded(px) for t in texts]
+        moves = [0.0] * len(texts)
+        for a in range(len(texts)):
+            for b in range(a + 1, len(texts)):
+                if texts[a].axes is texts[b].axes and boxes[a].overlaps(boxes[b]):
+                    up, down = (a, b) if (boxes[a].y0 + boxes[a].y1) >= (boxes[b].y0 + boxes[b].y1) else (b, a)
+                    moves[up] += step
+                    moves[down] -= step
+            for m in markers[texts[a].axes]:
+                if boxes[a].overlaps(m):
+                    moves[a] += step if (boxes[a].y0 + boxes[a].y1) >= (m.y0 + m.y1) else -step
+        if not any(moves):
+            return
+        for t, dy in zip(texts, moves):
+            x, y = t.xyann
+            t.xyann = (x, y + dy)
+
+
 def gap_vs_residual(residual: np.ndarray, gap: np.ndarray, datasets: Sequence[str], w_values: Sequence[float],
                     paper_residual: np.ndarray | None = None, paper_gap: np.ndarray | None = None,
                     floor: Mapping[str, float] | None = None) -> Figure:
@@ -169,13 +236,13 @@ def gap_vs_residual(residual: np.ndarray, gap: np.ndarray, datasets: Sequence[st
     """
     fig, ax = plt.subplots(figsize=(5.6, 4.0), constrained_layout=True)
     pal = _palette(len(datasets))
+    labels = []
     for i, d in enumerate(datasets):
         mk = DATASET_MARKERS.get(d, "o")
         ax.plot(residual[i], gap[i], marker=mk, color=pal[i], ls="-", lw=1, ms=6, label=f"{label(d)} (ours)")
         for j, w in enumerate(w_values):
             if np.isfinite(residual[i, j]) and np.isfinite(gap[i, j]):
-                ax.annotate(f"{float(w):g}", (residual[i, j], gap[i, j]), textcoords="offset points", xytext=(4, 3), fontsize=7,
-                            color=pal[i])
+                labels.append(_point_label(ax, f"{float(w):g}", (residual[i, j], gap[i, j]), pal[i]))
         if paper_residual is not None and paper_gap is not None:
             ax.plot(paper_residual[i], paper_gap[i], marker=mk, color=pal[i], ls=":", lw=1, ms=6, mfc="none",
                     label=f"{label(d)} (paper)")
@@ -183,6 +250,7 @@ def gap_vs_residual(residual: np.ndarray, gap: np.ndarray, datasets: Sequence[st
             ax.axhline(floor[d], color=pal[i], ls="--", lw=0.8, alpha=0.7)
     _loglog_axes(ax, "mean squared FP residual", r"$W_2^2(p^{\mathrm{ODE}}_\theta, p^{\mathrm{SDE}}_\theta)$")
     ax.legend(fontsize=7, ncol=2 if paper_gap is not None else 1, loc="best")
+    separate_labels(fig, labels)
     return fig
 
 
@@ -190,16 +258,17 @@ def dsm_vs_residual(dsm: np.ndarray, residual: np.ndarray, datasets: Sequence[st
     """Paper figure 4: mean DSM loss (normalised per data set by its w_R = 0 value) against the FP residual."""
     fig, ax = plt.subplots(figsize=(5.6, 4.0), constrained_layout=True)
     pal = _palette(len(datasets))
+    labels = []
     for i, d in enumerate(datasets):
         norm = dsm[i] / dsm[i, 0]
         ax.plot(residual[i], norm, marker=DATASET_MARKERS.get(d, "o"), color=pal[i], lw=1, ms=6, label=label(d))
         for j, w in enumerate(w_values):
-            ax.annotate(f"{float(w):g}", (residual[i, j], norm[j]), textcoords="offset points", xytext=(4, 3), fontsize=7,
-                        color=pal[i])
+            labels.append(_point_label(ax, f"{float(w):g}", (residual[i, j], norm[j]), pal[i]))
     ax.set_xscale("log")
     ax.set_xlabel("mean squared FP residual")
     ax.set_ylabel(r"DSM loss / DSM loss at $w_R = 0$")
     ax.legend(fontsize=8)
+    separate_labels(fig, labels)
     return fig
 
 
@@ -211,25 +280,34 @@ def comparison(sde_hist, ode_hist, truth_hist, title: str = "", linthresh: float
 def comparisons(rows: Sequence[tuple], linthresh: float | None = None) -> Figure:
     """Several models, one row each: (sde_hist, ode_hist, truth_hist, row_label) → SDE, ODE, ODE − SDE (symlog), truth.
 
-    The symmetric-log scale is linear within `linthresh` (default: 1 % of the row's largest |difference|).
+    Each density panel has its own colour scale (0 to its own 99.5th percentile, `robust_vmax`): the ODE samples of an
+    unregularised model pile up in single cells, and a scale shared with them would black out the SDE and truth
+    panels. The symmetric-log scale is linear within `linthresh` (default: 1 % of the row's largest |difference|);
+    its colour bar is ticked at 0 and at the powers of ten outside the linear range.
     """
     fig, axes = plt.subplots(len(rows), 4, figsize=(11.6, 2.9 * len(rows)), squeeze=False, constrained_layout=True)
     for i, (sde_hist, ode_hist, truth_hist, row_label) in enumerate(rows):
         sde_i, ode_i, tru_i = grid_image(sde_hist), grid_image(ode_hist), grid_image(truth_hist)
         diff = ode_i - sde_i
-        vmax = robust_vmax([sde_i, ode_i, tru_i])
         amax = float(np.abs(diff).max()) or 1.0
         lt = linthresh if linthresh is not None else max(amax * 1e-2, 1e-7)
         ax = axes[i]
-        _density_axis(ax[0], sde_i, vmax=vmax, title=r"$p^{\mathrm{SDE}}_\theta$" if i == 0 else None)
-        _density_axis(ax[1], ode_i, vmax=vmax, title=r"$p^{\mathrm{ODE}}_\theta$" if i == 0 else None)
+        _density_axis(ax[0], sde_i, vmax=robust_vmax([sde_i]), title=r"$p^{\mathrm{SDE}}_\theta$" if i == 0 else None)
+        _density_axis(ax[1], ode_i, vmax=robust_vmax([ode_i]), title=r"$p^{\mathrm{ODE}}_\theta$" if i == 0 else None)
         im = _density_axis(ax[2], diff, cmap=DIVERGING, norm=colors.SymLogNorm(linthresh=lt, vmin=-amax, vmax=amax, base=10),
                            title=r"$p^{\mathrm{ODE}}_\theta - p^{\mathrm{SDE}}_\theta$ (symlog)" if i == 0 else None)
-        fig.colorbar(im, ax=ax[2], shrink=0.85)
-        _density_axis(ax[3], tru_i, vmax=vmax, title="truth" if i == 0 else None)
+        fig.colorbar(im, ax=ax[2], shrink=0.85, ticks=_symlog_ticks(lt, amax))
+        _density_axis(ax[3], tru_i, vmax=robust_vmax([tru_i]), title="truth" if i == 0 else None)
         if row_label:
             ax[0].set_ylabel(row_label)
     return fig
+
+
+def _symlog_ticks(linthresh: float, vmax: float) -> list[float]:
+    """0 and ±10^k for the powers of ten between 3 × linthresh and vmax (ticks inside the linear range crowd 0)."""
+    ks = range(int(np.ceil(np.log10(3 * linthresh))), int(np.floor(np.log10(vmax))) + 1)
+    pos = [10.0 ** k for k in ks]
+    return [-v for v in reversed(pos)] + [0.0] + pos
 
 
 def _moving_average(y: np.ndarray, k: int) -> tuple[np.ndarray, slice]:
@@ -297,6 +375,7 @@ def bound_vs_measured(measured: np.ndarray, bound: np.ndarray, datasets: Sequenc
     constant localised to the data region."""
     fig, ax = plt.subplots(figsize=(5.6, 4.2), constrained_layout=True)
     pal = _palette(len(datasets))
+    labels = []
     for i, d in enumerate(datasets):
         mk = DATASET_MARKERS.get(d, "o")
         ax.plot(bound[i], measured[i], marker=mk, ls="none", color=pal[i], ms=6, label=f"{label(d)}: $\\mathcal{{B}}$")
@@ -304,8 +383,7 @@ def bound_vs_measured(measured: np.ndarray, bound: np.ndarray, datasets: Sequenc
             ax.plot(bound_local[i], measured[i], marker=mk, ls="none", color=pal[i], ms=6, mfc="none",
                     label=f"{label(d)}: $\\mathcal{{B}}_{{\\mathrm{{loc}}}}$")
         for j, w in enumerate(w_values):
-            ax.annotate(f"{float(w):g}", (bound[i, j], measured[i, j]), textcoords="offset points", xytext=(4, 3), fontsize=7,
-                        color=pal[i])
+            labels.append(_point_label(ax, f"{float(w):g}", (bound[i, j], measured[i, j]), pal[i]))
         if floor is not None and d in floor:
             ax.axhline(floor[d], color=pal[i], ls="--", lw=0.8, alpha=0.7)
     vals = [measured, bound] + ([bound_local] if bound_local is not None else [])
@@ -314,6 +392,7 @@ def bound_vs_measured(measured: np.ndarray, bound: np.ndarray, datasets: Sequenc
     ax.plot([lo, hi], [lo, hi], color="0.4", lw=0.8, ls="-", label="bound = measured")
     _loglog_axes(ax, r"upper bound on $W_2(p^{\mathrm{ODE}}_\theta, p^{\mathrm{SDE}}_\theta)$", r"measured $W_2$")
     ax.legend(fontsize=7, ncol=2)
+    separate_labels(fig, labels)
     return fig
 
 
@@ -444,6 +523,7 @@ def solver_study(rows: Sequence[Mapping], scores: Sequence[str] | None = None, t
     fig, axes = plt.subplots(2, len(scores), figsize=(3.4 * len(scores), 6.0), constrained_layout=True, squeeze=False,
                              sharex=True, sharey="row")
     pal = dict(zip(SOLVER_STYLES, _palette(len(SOLVER_STYLES))))
+    rtol_labels = []
     for j, sc in enumerate(scores):
         mine = [r for r in rows if r["score"] == sc]
         floor = float(mine[0]["floor"]) * scale
@@ -463,8 +543,8 @@ def solver_study(rows: Sequence[Mapping], scores: Sequence[str] | None = None, t
                     ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=marker, ls=ls, color=pal[solver], lw=1.1, ms=4.5, label=name)
                 if solver == "dopri5":
                     for x, y, r in pts:
-                        ax.annotate(f"{float(r['rtol']):.0e}", (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6,
-                                    color=pal[solver])
+                        rtol_labels.append(_point_label(ax, _power_of_ten(float(r["rtol"])), (x, y), pal[solver], offset=(4, 4),
+                                                   fontsize=6.5))
                 paper = [r for r in mine if r["solver"] == solver and r["schedule"] == "paper"]
                 for r in paper:
                     if np.isfinite(float(r[col])) and float(r[col]) > 0:
@@ -484,6 +564,160 @@ def solver_study(rows: Sequence[Mapping], scores: Sequence[str] | None = None, t
         for h, lab in zip(*ax.get_legend_handles_labels()):
             keep.setdefault(lab, h)
     fig.legend(list(keep.values()), list(keep.keys()), loc="outside lower center", ncol=4, fontsize=7)
+    separate_labels(fig, rtol_labels)
+    return fig
+
+
+def _power_of_ten(v: float) -> str:
+    """A tolerance as mathtext: 10⁻³ for 1e-3, 5×10⁻⁴ for 5e-4."""
+    mantissa, exponent = f"{v:.0e}".split("e")
+    power = rf"10^{{{int(exponent)}}}"
+    return rf"${power}$" if mantissa == "1" else rf"${mantissa}\times{power}$"
+
+
+def gaussian_bound(gap: Sequence[float], bound: Sequence[float], members: Sequence[str]) -> Figure:
+    """The coupling bound against the exact ODE–SDE gap W2 for each member of the Gaussian family, log–log.
+
+    `members` are labels "<family> <size>"; one colour and marker per family, the diagonal bound = gap and the
+    line bound = 2 × gap for reference."""
+    families = list(dict.fromkeys(m.rsplit(" ", 1)[0] for m in members))
+    pal = _palette(len(families))
+    markers = ("o", "s", "D", "^", "v", "P", "X")
+    fig, ax = plt.subplots(figsize=(5.6, 4.2), constrained_layout=True)
+    gap, bound = np.asarray(gap, float), np.asarray(bound, float)
+    for k, fam in enumerate(families):
+        sel = np.array([m.rsplit(" ", 1)[0] == fam for m in members])
+        ax.plot(gap[sel], bound[sel], marker=markers[k % len(markers)], ls="none", color=pal[k], ms=5.5, label=fam)
+    lo, hi = float(np.min([gap.min(), bound.min()])), float(np.max([gap.max(), bound.max()]))
+    ax.plot([lo, hi], [lo, hi], color="0.3", lw=0.8, label="bound = gap")
+    ax.plot([lo, hi], [2 * lo, 2 * hi], color="0.3", lw=0.8, ls="--", label="bound = 2 × gap")
+    _loglog_axes(ax, r"exact gap $W_2(\rho_0, q_0)$", "coupling bound")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def gauge_split(share: Mapping[str, np.ndarray], datasets: Sequence[str], w_values: Sequence[float],
+                correlations: Mapping[str, Mapping[str, float]]) -> Figure:
+    """Left: per cent of the mean squared FP residual that is time-only, per data set and w_R, one bar per source.
+    Right: rank correlation of each residual variant with the ODE–SDE gap, one bar per source."""
+    sources = list(share)
+    pal = _palette(len(sources))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9.0, 3.6), constrained_layout=True, gridspec_kw={"width_ratios": [2, 1]})
+    x = np.arange(len(datasets) * len(w_values))
+    width = 0.8 / len(sources)
+    for k, src in enumerate(sources):
+        a.bar(x + (k - (len(sources) - 1) / 2) * width, np.asarray(share[src], float).ravel(), width, color=pal[k], label=src)
+    a.set_xticks(x, [f"{float(w):g}" for _ in datasets for w in w_values], fontsize=7)
+    for i, d in enumerate(datasets):
+        a.text((i + 0.5) * len(w_values) - 0.5, 1.02, label(d), transform=a.get_xaxis_transform(), ha="center", fontsize=8)
+        if i:
+            a.axvline(i * len(w_values) - 0.5, color="0.7", lw=0.8)
+    a.set_yscale("symlog", linthresh=1.0)
+    a.set_ylim(0, 100)
+    a.set_ylabel("time-only share of the residual (%)")
+    a.set_xlabel(W_LABEL)
+    a.legend(fontsize=7, loc="upper right")
+    kinds = list(next(iter(correlations.values())))
+    xk = np.arange(len(kinds))
+    for k, src in enumerate(correlations):
+        b.plot(xk + (k - (len(correlations) - 1) / 2) * 0.15, [correlations[src][q] for q in kinds], marker="o", ls="none",
+               color=pal[k % len(pal)], ms=6, label=src)
+    b.set_xticks(xk, [q.replace("_", "-") for q in kinds], fontsize=7)
+    b.set_xlim(-0.5, len(kinds) - 0.5)
+    vals = [v for c in correlations.values() for v in c.values()]
+    b.set_ylim(max(-1.0, min(vals) - 0.05), 1.0)
+    b.set_ylabel("Spearman ρ with $W_2^2$(ODE, SDE)")
+    b.legend(fontsize=7, loc="lower left")
+    return fig
+
+
+SEED_DISTANCES = {"ode_truth": "ODE–truth", "sde_truth": "SDE–truth", "ode_sde": "ODE–SDE"}
+"""The three W2² of a seed-table row and their axis names (`seed_spread`, `gap_along_training`)."""
+
+
+def seed_spread(rows: Sequence[Mapping], datasets: Sequence[str], w_values: Sequence[float], paper: Mapping | None = None,
+                scale: float = 1e3) -> Figure:
+    """W2² of every training seed, one panel per data set: per distance and w_R one marker per seed (colour = seed), the
+    seed mean (black bar) ± one standard deviation over seeds (black line), the paper's value (open star, `paper[(d, w,
+    column)]`) and the Monte Carlo floor at the table's n (grey dashes); log axis × `scale`."""
+    seeds_ = sorted({int(r["seed"]) for r in rows})
+    pal = _palette(max(len(seeds_), 3))
+    cols = list(SEED_DISTANCES)
+    fig, axes = plt.subplots(1, len(datasets), figsize=(3.4 * len(datasets), 3.4), constrained_layout=True, squeeze=False)
+    for i, d in enumerate(datasets):
+        ax = axes[0, i]
+        ticks, names = [], []
+        for k, c in enumerate(cols):
+            for j, w in enumerate(w_values):
+                x = k * (len(w_values) + 1) + j
+                sel = [r for r in rows if r["dataset"] == d and float(r["w_r"]) == float(w)]
+                if not sel:
+                    continue
+                v = np.array([float(r[c]) for r in sel]) * scale
+                for r, y in zip(sel, v):
+                    n = seeds_.index(int(r["seed"]))
+                    ax.plot(x + (n - (len(seeds_) - 1) / 2) * 0.12, y, "o", ms=4.5, color=pal[n],
+                            label=f"seed {r['seed']}" if (i, k, j) == (0, 0, 0) else None)
+                m, s = v.mean(), (v.std(ddof=1) if len(v) > 1 else 0.0)
+                ax.plot([x - 0.3, x + 0.3], [m, m], color="k", lw=1.4, label="seed mean ± sd" if (i, k, j) == (0, 0, 0) else None)
+                ax.plot([x, x], [max(m - s, m / 10), m + s], color="k", lw=0.9)
+                if paper is not None and np.isfinite(paper.get((d, float(w), c), np.nan)):
+                    ax.plot(x, paper[(d, float(w), c)] * scale, "*", ms=8, mfc="none", color="0.25",
+                            label="paper" if (i, k, j) == (0, 0, 0) else None)
+                floor = float(np.mean([float(r["floor"]) for r in sel])) * scale
+                if np.isfinite(floor):
+                    ax.plot([x - 0.4, x + 0.4], [floor, floor], color="0.5", lw=0.8, ls="--",
+                            label="MC floor" if (i, k, j) == (0, 0, 0) else None)
+                ticks.append(x)
+                names.append(f"{float(w):g}")
+        for k, c in enumerate(cols):
+            ax.text(k * (len(w_values) + 1) + (len(w_values) - 1) / 2, -0.16, SEED_DISTANCES[c], transform=ax.get_xaxis_transform(),
+                    ha="center", fontsize=8)
+        ax.set_xticks(ticks, names, fontsize=7)
+        ax.set_xlabel(W_LABEL, labelpad=14)
+        ax.set_yscale("log")
+        ax.set_title(label(d))
+        if i == 0:
+            ax.set_ylabel(rf"$10^{{{int(round(np.log10(scale)))}}}\,W_2^2$" if scale != 1 else r"$W_2^2$")
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), fontsize=7, loc="outside lower center", ncol=6)
+    return fig
+
+
+def gap_along_training(curve: Sequence[Mapping], far: Sequence[Mapping], w_values: Sequence[float], scale: float = 1e3) -> Figure:
+    """W2² ODE–truth, SDE–truth, ODE–SDE (top) and the FP residual (bottom) of snapshots against the training samples seen
+    (log–log), one column per w_R; filled markers: the snapshots, open markers: the authors' networks (`far`) at the
+    paper's budget; grey dashes: the Monte Carlo floor at the snapshots' n."""
+    pal = _palette(len(SEED_DISTANCES))
+    marks = ("o", "s", "D")
+    fig, axes = plt.subplots(2, len(w_values), figsize=(3.5 * len(w_values), 5.2), constrained_layout=True, squeeze=False,
+                             sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    for j, w in enumerate(w_values):
+        top, bottom = axes[0, j], axes[1, j]
+        sel = sorted((r for r in curve if float(r["w_r"]) == float(w)), key=lambda r: r["samples_seen"])
+        fa = [r for r in far if float(r["w_r"]) == float(w)]
+        x = np.array([float(r["samples_seen"]) for r in sel])
+        for k, c in enumerate(SEED_DISTANCES):
+            top.plot(x, [float(r[c]) * scale for r in sel], marker=marks[k], color=pal[k], ms=4.5, lw=1.1, label=SEED_DISTANCES[c])
+            for r in fa:
+                top.plot(float(r["samples_seen"]), float(r[c]) * scale, marker=marks[k], mfc="none", color=pal[k], ms=7, ls="none",
+                         label="authors' networks" if k == 0 and j == 0 else None)
+        if sel and np.isfinite(float(sel[0]["floor"])):
+            top.axhline(float(sel[0]["floor"]) * scale, color="0.5", lw=0.8, ls="--", label="MC floor (snapshots' n)")
+        bottom.plot(x, [float(r["fp_residual"]) for r in sel], marker="o", color="0.2", ms=4.5, lw=1.1, label="snapshots")
+        for r in fa:
+            bottom.plot(float(r["samples_seen"]), float(r["fp_residual"]), marker="o", mfc="none", color="0.2", ms=7, ls="none")
+        _loglog_axes(top, "", rf"$10^{{{int(round(np.log10(scale)))}}}\,W_2^2$" if scale != 1 else r"$W_2^2$")
+        _loglog_axes(bottom, "training samples seen (steps × batch)", "FP residual")
+        top.set_title(f"{label(sel[0]['dataset']) if sel else ''}, {W_LABEL} = {float(w):g}")
+    axes[0, 0].legend(fontsize=7)
+    return fig
+
+
+def placeholder(text: str, size=(6.0, 1.6)) -> Figure:
+    """A figure that only states why the figure it stands for cannot be drawn yet (e.g. which results are missing)."""
+    fig, ax = plt.subplots(figsize=size)
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=9, wrap=True, color="0.25", transform=ax.transAxes)
     return fig
 
 

@@ -1,5 +1,5 @@
-"""Forward SDEs dX = f(X, t) dt + g(t) dW with linear drift f = -b(t) X: the paper's OU process (the default), and the
-VP and VE processes of Song et al. (2021) (PAPER.md, level 1; book: eq. sde-forward).
+"""Forward SDEs dX = f(X, t) dt + g(t) dW with linear drift f = -b(t) X: the paper's Ornstein–Uhlenbeck process
+dX = -X dt + dW ({eq}`fwd-sde`, the default) and the VP and VE processes of Song et al. (2021) ({eq}`sde-general`).
 
 Each is a small frozen class with drift, diffusion, the Gaussian kernel X_t | X_0 ~ N(a(t) X_0, v(t) I), the prior,
 the time range and its default sampling grid. The module-level functions are those of the OU instance `OU`.
@@ -95,7 +95,7 @@ class SDE:
         return -2.0 * self.drift_rate(t)
 
     def fp_rhs(self, x: torch.Tensor, t: torch.Tensor, grad: torch.Tensor, lap: torch.Tensor) -> torch.Tensor:
-        """Right-hand side of the log-density FP equation -∇·f - f·∇φ + ½g²(Δφ + |∇φ|²) (book: eq. fp-log-general)."""
+        """Right-hand side of the log-density FP equation -∇·f - f·∇φ + ½g²(Δφ + |∇φ|²) ({eq}`fp-log-general`)."""
         b = torch.as_tensor(self.drift_rate(t), dtype=grad.dtype, device=grad.device).reshape(-1)
         g2 = torch.as_tensor(self.diffusion(t), dtype=grad.dtype, device=grad.device).reshape(-1) ** 2
         return 2.0 * b + b * (x * grad).sum(-1) + 0.5 * g2 * (lap + (grad * grad).sum(-1))
@@ -176,7 +176,7 @@ class OUSDE(SDE):
         return STATIONARY_VAR
 
     def fp_rhs(self, x: torch.Tensor, t, grad: torch.Tensor, lap: torch.Tensor) -> torch.Tensor:
-        """2 + x·∇φ + ½Δφ + ½|∇φ|² (book: eq. fp-log)."""
+        """2 + x·∇φ + ½Δφ + ½|∇φ|² ({eq}`residual`)."""
         return 2.0 + (x * grad).sum(-1) + 0.5 * lap + 0.5 * (grad * grad).sum(-1)
 
     def training_times(self, n: int, generator: torch.Generator | None = None, device="cpu") -> torch.Tensor:
@@ -316,12 +316,12 @@ def diffusion(t=None) -> float:
 
 
 def kernel_mean_coef(t: torch.Tensor) -> torch.Tensor:
-    """a(t) = e^{-t}: X_t | X_0 has mean a(t) X_0."""
+    """a(t) = e^{-t}: X_t | X_0 has mean a(t) X_0 ({eq}`kernel`)."""
     return OU.kernel_mean_coef(t)
 
 
 def kernel_var(t: torch.Tensor) -> torch.Tensor:
-    """v(t) = ½(1 - e^{-2t}): X_t | X_0 has covariance v(t) I."""
+    """v(t) = ½(1 - e^{-2t}): X_t | X_0 has covariance v(t) I ({eq}`kernel`)."""
     return OU.kernel_var(t)
 
 

@@ -11,7 +11,7 @@ the paper's grid and is compared by exact W2² (metrics.w2_squared) with
 * `ode_ref`: the ODE reference from the *same* x_T (ODE rows: pure discretisation error, no Monte Carlo floor);
 * `truth`: exact data samples;
 
-beside the Monte Carlo floor (W2² between two independent exact n-samples, `experiment.floor_for`). Every ODE
+beside the Monte Carlo floor (W2² between two independent exact n-samples, `evaluation.floor`). Every ODE
 solver starts from the same x_T; the SDE runs, the truth and the floor use independent draws.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import datasets, experiment, metrics, sde, solvers
+from . import datasets, evaluation, experiment, metrics, samplers, sde, solvers
 from .results import load_checkpoint
 
 FIELDS = ("score", "dataset", "w_r", "solver", "order", "schedule", "steps", "nfe", "rtol", "n",
@@ -33,7 +33,7 @@ STEPS = (25, 50, 100, 200, 400)
 """Default numbers of uniform steps (Euler, Euler–Maruyama)."""
 HEUN_STEPS = (25, 50, 100, 200)
 """Default numbers of uniform Heun steps (2 score evaluations per step)."""
-PAPER_NFE = 800
+PAPER_NFE = samplers.NFE
 """The paper's grid (schedule "paper", nfe = 800: 890 steps) is added for Euler and Euler–Maruyama."""
 RTOLS = (1e-2, 1e-3, 1e-4, 1e-5)
 """Default dopri5 relative tolerances (atol = rtol); the smallest gives the ODE reference."""
@@ -95,7 +95,7 @@ def run(score, dataset: str, n: int, label: str = "exact", w_r: float = float("n
     x_T = sde.sample_prior(n, generator=gen)  # x_T ~ N(0, ½ I), shared by every ODE solver
     truth_hist = metrics.histogram(datasets.get(dataset).sample(n, seed=experiment.stable_seed(seed, dataset, "truth")))[0] if truth else None
     if floor is None:
-        floor = experiment.floor_for(dataset, n, repeats=floor_repeats, seed=experiment.stable_seed(seed, dataset, "floor"))
+        floor = evaluation.floor(dataset, n, repeats=floor_repeats, seed=experiment.stable_seed(seed, dataset, "floor"))
     jobs = ([("em", g) for g in grids] + [("dopri5", r) for r in rtols] + [("euler", g) for g in grids]
             + [("heun", ("uniform", int(k))) for k in heun_steps])
     bar = tqdm(jobs, desc=f"solver study {label}", disable=not progress, unit="run")
@@ -158,7 +158,7 @@ def study(scores: list[str], dataset: str, n: int, out: Path | None = None, floo
         raise ValueError("give at least one score: 'exact' and/or checkpoint paths")
     check_settings(n, kwargs.get("steps", STEPS), kwargs.get("heun_steps", HEUN_STEPS), kwargs.get("rtols", RTOLS), kwargs.get("paper_nfe", PAPER_NFE))
     loaded = [load_score(s, dataset) for s in scores]  # fail fast on bad settings or a bad checkpoint before any sampling
-    floor = experiment.floor_for(dataset, int(n), repeats=floor_repeats, seed=experiment.stable_seed(seed, dataset, "floor"))
+    floor = evaluation.floor(dataset, int(n), repeats=floor_repeats, seed=experiment.stable_seed(seed, dataset, "floor"))
     rows = []
     for label, score, w_r in loaded:
         rows += run(score, dataset, n, label=label, w_r=w_r, seed=seed, floor=floor, progress=progress, **kwargs)

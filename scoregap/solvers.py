@@ -1,4 +1,4 @@
-"""Probability-flow ODE solvers of orders 1, 2 and 5(4) for the solver study (PAPER.md, levels 2 and 4).
+"""Probability-flow ODE solvers of orders 1, 2 and 5(4) for the solver study ({eq}`pf-ode-solvers`).
 
 All solve dx/dt = -x - ½ s(x, t) backward from t = T to t = 0 (the ODE of `samplers.sample(method="ode")`):
 
@@ -14,7 +14,6 @@ The reverse SDE's Euler–Maruyama scheme is `samplers.sample(method="sde")` (se
 """
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import torch
@@ -52,22 +51,22 @@ def score_fn(score) -> Score:
 
 
 def velocity(score: Score, x: torch.Tensor, t: float) -> torch.Tensor:
-    """Probability-flow velocity dx/dt = f - ½ g² s = -x - ½ s(x, t) (PAPER.md level 2, OU: f = -x, g = 1)."""
+    """Probability-flow velocity dx/dt = f - ½ g² s = -x - ½ s(x, t) ({eq}`pf-ode`, OU: f = -x, g = 1)."""
     return -x - 0.5 * score(x, t)
 
 
-def euler(score, x_T: torch.Tensor, nfe: int = 800, schedule: str = "paper", progress: bool = False) -> torch.Tensor:
+def euler(score, x_T: torch.Tensor, nfe: int = samplers.NFE, schedule: str = "paper", progress: bool = False) -> torch.Tensor:
     """Explicit Euler for dx/dt = -x - ½ s on samplers.time_grid(nfe, schedule): `samplers.sample(method="ode")`."""
     x_T = sde.as_points(x_T, "x_T")
     return samplers.sample(score, x_T.shape[0], method="ode", nfe=nfe, schedule=schedule, x_T=x_T, progress=progress)
 
 
-def em(score, n: int, nfe: int = 800, schedule: str = "paper", seed: int | None = None, progress: bool = False) -> torch.Tensor:
-    """Euler–Maruyama for the reverse SDE dx = [-x - s] dt + dW̄ (PAPER.md level 2): `samplers.sample(method="sde")`."""
+def em(score, n: int, nfe: int = samplers.NFE, schedule: str = "paper", seed: int | None = None, progress: bool = False) -> torch.Tensor:
+    """Euler–Maruyama for the reverse SDE dx = [-x - s] dt + dW̄ ({eq}`rev-sde`): `samplers.sample(method="sde")`."""
     return samplers.sample(score, n, method="sde", nfe=nfe, schedule=schedule, seed=seed, progress=progress)
 
 
-def heun(score, x_T: torch.Tensor, nfe: int = 800, schedule: str = "paper", progress: bool = False) -> torch.Tensor:
+def heun(score, x_T: torch.Tensor, nfe: int = samplers.NFE, schedule: str = "paper", progress: bool = False) -> torch.Tensor:
     """Heun's method (order 2) for dx/dt = -x - ½ s backward on samplers.time_grid; its last step is Euler (no s at t = 0).
 
     Step t_k → t_{k+1} (h = t_k - t_{k+1}): x̃ = x - h v(x, t_k), x ← x - ½h [v(x, t_k) + v(x̃, t_{k+1})] with
@@ -140,8 +139,8 @@ def gaussian_flow(dist, x_T: torch.Tensor, t: float = 0.0) -> torch.Tensor:
     mT, cT = dist.marginal(sde.T)
     m0, c0 = dist.marginal(t)
     lam, U = torch.linalg.eigh(torch.tensor(dist.cov, dtype=torch.float64))
-    a = lambda tt: math.exp(-tt)
-    v = lambda tt: -0.5 * math.expm1(-2 * tt)
+    a = lambda tt: float(sde.kernel_mean_coef(torch.tensor(float(tt), dtype=torch.float64)))
+    v = lambda tt: float(sde.kernel_var(torch.tensor(float(tt), dtype=torch.float64)))
     sig_t = a(t) ** 2 * lam + v(t)
     sig_T = a(sde.T) ** 2 * lam + v(sde.T)
     A = U @ torch.diag(torch.sqrt(sig_t / sig_T)) @ U.T

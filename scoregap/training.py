@@ -1,4 +1,4 @@
-"""Training: DSM + w_R · mean r_θ² (PAPER.md, level 7), for one model or several at once.
+"""Training: DSM + w_R · mean r_θ² ({eq}`loss`), for one model or several at once.
 
 Several models (e.g. the whole w_R sweep) train together with their parameters stacked along a
 leading dimension, so one batched matmul serves all; each model keeps its own random stream, so it
@@ -13,12 +13,13 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from . import datasets, losses, sde
+from . import datasets, losses, provenance, sde
 from .config import ExperimentConfig
 from .allocator import keep_freed_memory
 from .models import LAYERS, PotentialMLP, flush_denormals, fp_terms_fn, input_grad_fn, make_input
 from .parallel import RowPool, row_pool
 from .results import load_state, save_checkpoint, save_state
+from .samplers import NonFiniteError
 
 LOG_FIELDS = ("step", "lr", "dsm", "fp_residual", "loss", "seconds")
 
@@ -66,7 +67,7 @@ the whole batch is one pass."""
 
 def accumulate_gradients(P, inp, target, w, inp_c=None, xc=None, fp_idx=None, chunks=CPU_CHUNKS, workers: int | None = None,
                          pool: RowPool | None = None):
-    """Gradient of Σ_m [DSM_m + w_m · mean r²_m] (PAPER.md, level 7) accumulated into P's .grad, in chunks.
+    """Gradient of Σ_m [DSM_m + w_m · mean r²_m] ({eq}`loss`) accumulated into P's .grad, in chunks.
 
     P: stacked parameters (leading model dimension M); inp/target: (M, n, 3)/(M, n, 2) DSM inputs and targets;
     inp_c/xc: (M_fp, n_c, 3)/(M_fp, n_c, 2) collocation inputs of the models `fp_idx` with w_R > 0.
@@ -122,6 +123,24 @@ def _accumulate(P, inp, target, w, inp_c, xc, fp_idx, chunks, pool: RowPool):
     return dsm, fp
 
 
+def _check_finite(step: int, configs, loss=None, fp=None, fp_idx=(), params=None) -> None:
+    """Stop at the first non-finite loss, FP residual or parameter, naming the model and the step."""
+    bad = set()
+    if loss is not None:
+        bad |= {m for m, ok in enumerate(torch.isfinite(loss.detach()).tolist()) if not ok}
+        bad |= {m for m in fp_idx if not bool(torch.isfinite(fp[m]))}
+        what = "loss"
+    if params is not None:
+        with torch.no_grad():
+            ok = torch.stack([torch.isfinite(p.detach().reshape(p.shape[0], -1)).all(dim=1) for p in params]).all(dim=0)
+        bad |= {m for m, v in enumerate(ok.tolist()) if not v}
+        what = "parameters"
+    if bad:
+        names = ", ".join(configs[m].name for m in sorted(bad))
+        raise NonFiniteError(f"training diverged: non-finite {what} of {names} at step {step + 1}; no checkpoint written "
+                             "(lower the learning rates lrs, or w_r)")
+
+
 def snapshot_path(checkpoint: Path, step: int) -> Path:
     """Where the snapshot of a checkpoint's weights after `step` training steps lives (`<name>.step<step>.pt`)."""
     return checkpoint.with_suffix(f".step{step}.pt")
@@ -135,14 +154,16 @@ def snapshot_steps(steps: int, count: int) -> list[int]:
 
 
 def train(configs: list[ExperimentConfig], checkpoints: list, progress: bool = True, max_steps: int | None = None,
-          workers: int | None = None, snapshots: int = 0) -> list[dict]:
+          workers: int | None = None, snapshots: int = 0, fresh: bool = False) -> list[dict]:
     """Train len(configs) models together; write each final checkpoint; return their summaries.
 
     All configs must share steps, batch sizes, learning-rate schedule and device. Every
     `checkpoint_every` steps the state is saved next to the checkpoint and a rerun resumes from it.
     `max_steps` stops early (for tests of interruption); the state is saved at that point. `workers`: CPU threads
     for the gradient (default: torch's thread count). `snapshots`: that many plain state dicts of each model's weights,
-    evenly spaced along training (`snapshot_path`, with checksums), for the gap along training.
+    evenly spaced along training (`snapshot_path`, with checksums), for the gap along training. A saved state of other
+    settings is refused (ValueError naming the fields) unless `fresh`, which discards it. A non-finite loss or parameter
+    stops training (NonFiniteError) before anything of that step is written.
     """
     if len(configs) != len(checkpoints) or not configs:
         raise ValueError("need one checkpoint path per config")
@@ -174,8 +195,17 @@ def train(configs: list[ExperimentConfig], checkpoints: list, progress: bool = T
     logs: list[list[dict]] = [[] for _ in configs]
 
     states = [state_path(p) for p in checkpoints]
+    if fresh:
+        for s in states:
+            for f in (s, Path(str(s) + ".sha256")):
+                f.unlink(missing_ok=True)
     if all(s.exists() for s in states):
         loaded = [load_state(s, device) for s in states]
+        for st, c, s in zip(loaded, configs, states):
+            diffs = provenance.config_differences(st.get("config") or {}, c)
+            if diffs:
+                raise ValueError(f"{s} is the saved state of another training run ({'; '.join(diffs)}); rerun with the same "
+                                 "settings to resume it, or with --fresh to discard it and start over")
         steps_done = {st["step"] for st in loaded}
         if len(steps_done) == 1:
             start = steps_done.pop()
@@ -218,7 +248,8 @@ def train(configs: list[ExperimentConfig], checkpoints: list, progress: bool = T
     def snapshot(step: int):
         for m, (c, path) in enumerate(zip(configs, checkpoints)):
             save_checkpoint(snapshot_path(path, step), {k: P[i][m] for i, k in enumerate(names)}, c,
-                            {"steps": step, "snapshot_of": path.name, "samples_seen": step * c.dsm_batch})
+                            {"steps": step, "snapshot_of": path.name, "samples_seen": step * c.dsm_batch},
+                            record=provenance.make_record("train", c))
 
     stop = base.steps if max_steps is None else min(base.steps, max_steps)
     if start < stop and (not devices or devices[-1] != device.type):
@@ -240,7 +271,9 @@ def train(configs: list[ExperimentConfig], checkpoints: list, progress: bool = T
             dsm, fp = accumulate_gradients(P, inp, target, w, inp_c, xc, fp_idx, chunks=CPU_CHUNKS if device.type == "cpu" else None,
                                            pool=pool)
             loss_m = dsm + torch.nan_to_num(w * fp, nan=0.0)
+            _check_finite(step, configs, loss_m, fp, fp_idx)
             opt.step()
+            _check_finite(step, configs, params=P)
             if log_now:
                 rest = [m for m in range(M) if m not in fp_idx]
                 if rest:
@@ -270,7 +303,7 @@ def train(configs: list[ExperimentConfig], checkpoints: list, progress: bool = T
     for m, (c, path) in enumerate(zip(configs, checkpoints)):
         summary = {"steps": base.steps, "seconds": round(elapsed, 2), "trained_with": M, "devices": devices,
                    "torch": str(torch.__version__), "rng_reseeded_on_resume": reseeded, "final_dsm": logs[m][-1]["dsm"], "final_fp_residual": logs[m][-1]["fp_residual"]}
-        save_checkpoint(path, {k: P[i][m] for i, k in enumerate(names)}, c, summary)
+        save_checkpoint(path, {k: P[i][m] for i, k in enumerate(names)}, c, summary, record=provenance.make_record("train", c))
         write_log(path.with_suffix(".csv"), logs[m])
         summaries.append(summary)
         s = state_path(path)

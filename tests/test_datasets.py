@@ -1,4 +1,4 @@
-"""The data sets and their exact OU marginals p_t (PAPER.md, "Data distributions" and level 1).
+"""The data sets and their exact OU marginals p_t (the paper's data distributions; {eq}`marginal`).
 
 Every exact `log_prob` is checked against its *defining* properties rather than against a copy of its
 formula: it solves the log-density Fokker–Planck equation, it integrates to one, its gradient is the

@@ -164,7 +164,7 @@ def test_nan_during_sampling_is_reported():
     def exploding(x, t):
         return torch.where(torch.as_tensor(t) < 0.3, torch.full_like(x, float("nan")), -x)
 
-    with pytest.raises(ValueError, match=r"ODE samples are NaN or infinite"):
+    with pytest.raises(ValueError, match=r"model: ode sampling: non-finite samples"):
         scoregap.diagnose(exploding, "moons", sde="vp", **SMALL)
 
 

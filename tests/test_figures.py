@@ -1,7 +1,7 @@
 """Figure regression at the CI preset: every figure of every chapter against data/figure_refs/quick.
 
 Each notebook is executed with papermill at the `quick` preset into a temporary folder (or, when the workflow has
-already executed it at that preset from the current sources and data, its saved figures in
+already executed it at that preset (book/executed/ci) from the current sources and data, its saved figures in
 book/executed/figures/quick are reused). Every saved figure is compared with its reference: all numbers within their
 Monte Carlo-derived tolerances and the image within its RMS tolerance (data/figure_refs/tolerances.json). One line is
 printed per figure (name, PASS/FAIL, largest difference); a changed figure fails the test naming the figure.
@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from scoregap import figures
+from scoregap import book_layout, figures
 
 REF = figures.REF_DIR / figures.CI_PRESET
-EXECUTED = figures.ROOT / "book" / "executed"
+EXECUTED = book_layout.executed_dir(figures.CI_PRESET)  # the CI book's executed notebooks
+FIGDIR = figures.ROOT / "book" / "executed" / "figures" / figures.CI_PRESET
 CHECKPOINTS = figures.ROOT / "data" / "checkpoints" / "cpu"
 
 pytestmark = pytest.mark.slow
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.slow
 
 def _fresh_workflow_output(notebook: str) -> Path | None:
     """book/executed/figures/quick if it holds this notebook's figures made from the current sources and data."""
-    figdir = EXECUTED / "figures" / figures.CI_PRESET
+    figdir = FIGDIR
     ipynb = EXECUTED / f"{notebook}.ipynb"
     names = figures.figures_of(notebook, figdir) if figdir.is_dir() else []
     if not names or not ipynb.is_file():
@@ -46,7 +47,7 @@ def _fresh_workflow_output(notebook: str) -> Path | None:
 
 @pytest.fixture(scope="session")
 def run_dir(tmp_path_factory):
-    """Shared temporary folders of this session (the recomputed samples are cached across chapters)."""
+    """Shared temporary folders of this test run (the recomputed samples are cached across chapters)."""
     root = tmp_path_factory.mktemp("figure_run")
     return {"figures": root / "figures", "executed": root / "executed", "cache": root / "cache"}
 

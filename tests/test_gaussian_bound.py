@@ -1,4 +1,4 @@
-"""Issue 'beyond the paper', part 1: the coupling bound on W2(ODE law, SDE law), checked exactly for affine scores."""
+"""Beyond the paper: the coupling bound on W2(ODE law, SDE law), checked exactly for affine scores."""
 import numpy as np
 import pytest
 import torch

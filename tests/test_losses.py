@@ -1,4 +1,4 @@
-"""Training losses (PAPER.md, levels 3, 5): DSM and the log-density Fokker–Planck residual."""
+"""Training losses ({eq}`dsm`, {eq}`residual`): DSM and the log-density Fokker–Planck residual."""
 from __future__ import annotations
 
 import math

@@ -1,4 +1,4 @@
-"""Histograms on the paper's 64 × 64 grid, exact W2² by optimal transport, sliced W2 (PAPER.md, evaluation)."""
+"""Histograms on the paper's 64 × 64 grid, exact W2² by optimal transport, sliced W2 ({eq}`w2-metric`)."""
 from __future__ import annotations
 
 import math

@@ -1,4 +1,4 @@
-"""The potential network φ_θ and its explicit derivative passes (PAPER.md, level 3).
+"""The potential network φ_θ and its explicit derivative passes ({eq}`potential`).
 
 Reference for every fast path is plain autograd of the module's forward pass.  Accuracy of the
 comparison (max |fast - autograd| / max |autograd| per output), measured on 2 000 points of

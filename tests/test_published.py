@@ -1,4 +1,4 @@
-"""The authors' published artefacts (PAPER.md, "Published numbers"), when SCOREGAP_REFERENCE_DIR points at
+"""The authors' published artefacts (the paper's published numbers, data/paper_numbers.json), when SCOREGAP_REFERENCE_DIR points at
 them.  They are not ours and never part of the repository; without them these tests skip."""
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def test_all_published_weights_load(published_weights):
 
 @pytest.mark.parametrize("w, expected", [("0.0", 239.0), ("10.0", 0.00089)])
 def test_checker_mean_squared_residual_matches_paper(published_weights, w, expected):
-    """PAPER.md: checkerboard 239 (w_R = 0) and 0.00089 (w_R = 10), 20 000 uniform points, fixed seed.
+    """The paper's published residuals (data/paper_numbers.json): checkerboard 239 (w_R = 0) and 0.00089 (w_R = 10), 20 000 uniform points, fixed seed.
     The collocation points depend on the seed and the generator, so agreement within 15 % is asked for
     (measured with seed 0: 239.45 and 0.000888, i.e. within 0.2 %)."""
     net = models.load_published(published_weights[("checker", w)])
@@ -54,7 +54,7 @@ def test_published_histograms_are_normalised(reference_dir):
 
 
 def test_published_checker_ode_sde_gap_recomputed(reference_dir):
-    """W2²(ODE, SDE) for (checker, w_R = 0) from the published histograms: PAPER.md's 0.02720 (same data,
+    """W2²(ODE, SDE) for (checker, w_R = 0) from the published histograms: the paper's 0.02720 (data/paper_numbers.json) (same data,
     recomputed with the same exact OT, so agreement within 1 %)."""
     a = _hist(reference_dir, "ode", "checker", "0.0")
     b = _hist(reference_dir, "sde", "checker", "0.0")

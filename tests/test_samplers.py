@@ -1,4 +1,4 @@
-"""Reverse-time samplers (PAPER.md, levels 2 and 4, "Sampling and evaluation").
+"""Reverse-time samplers ({eq}`pf-ode`, {eq}`rev-sde`; the paper's sampling and evaluation).
 
 With the *exact* score both the probability-flow ODE (explicit Euler) and the reverse SDE
 (Euler–Maruyama) must reproduce the data law; what is checked here is that they do so up to Monte Carlo

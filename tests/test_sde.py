@@ -1,4 +1,4 @@
-"""The OU forward SDE dX = -X dt + dW (PAPER.md, level 1): kernel, times, input validation."""
+"""The OU forward SDE dX = -X dt + dW ({eq}`fwd-sde`, {eq}`kernel`): kernel, times, input validation."""
 from __future__ import annotations
 
 import math

@@ -79,7 +79,7 @@ def test_checkpoint_loads_weights_only(tmp_path):
     p = tmp_path / "m.pt"
     training.train(_cfgs()[:1], [p], progress=False)
     obj = torch.load(p, weights_only=True)
-    assert set(obj) == {"state_dict", "config", "summary"}
+    assert set(obj) == {"state_dict", "config", "summary", "record"}
     assert set(obj["state_dict"]) == {f"{l}.{k}" for l in ("input", "hidden1", "hidden2", "output") for k in ("weight", "bias")}
 
 

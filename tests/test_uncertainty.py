@@ -27,10 +27,10 @@ def test_support_restricted_w2_equals_the_full_solve():
     """w2_squared_support solves on the union of the nonzero bins; the full 4096-point problem gives the same value."""
     rng = np.random.default_rng(0)
     a, b = _sparse_random_hist(rng), _sparse_random_hist(rng)
-    assert metrics.w2_squared_support(a, b) == pytest.approx(metrics.w2_squared_full(a, b), abs=1e-10, rel=0)
+    assert metrics.w2_squared_support(a, b) == pytest.approx(metrics.w2_squared(a, b), abs=1e-10, rel=0)
     a = _blob_law(1)
     b = _sparse_random_hist(rng, 150)  # disjoint-ish supports, one much smaller
-    assert metrics.w2_squared_support(a, b) == pytest.approx(metrics.w2_squared_full(a, b), abs=1e-10, rel=0)
+    assert metrics.w2_squared_support(a, b) == pytest.approx(metrics.w2_squared(a, b), abs=1e-10, rel=0)
     # explicit points: restricting changes nothing either
     pts = rng.normal(size=(40, 2))
     a, b = rng.random(40) * (rng.random(40) < 0.5), rng.random(40) * (rng.random(40) < 0.5)
@@ -117,27 +117,34 @@ def test_bootstrap_interval_covers_the_population_w2():
     assert abs(np.mean(debs) - theta) < abs(np.mean(ests) - theta), msg
 
 
+FAKE_SETTINGS = ["--preset", "quick", "--set", "n_samples=400", "nfe=20", "schedule=uniform"]
+"""The settings of _fake_results (evaluate checks that its files were made with them)."""
+
+
 def _fake_results(folder, n=400):
-    """ODE, SDE and truth files of the `evaluate` layout, all made of exact blob samples (different seeds)."""
+    """ODE, SDE and truth files of the `evaluate` layout (FAKE_SETTINGS): the samplers run on the stationary score -2x."""
     from scoregap import config, experiment
 
-    for name, seed in (("blob_w0.0_ode", 1), ("blob_w0.0_sde", 2), ("truth_blob", 3)):
-        experiment.run_truth(config.make("quick", n_samples=n, truth_seed=seed), "blob", folder / f"{name}.npz")
+    cfg = config.make("quick", dataset="blob", n_samples=n, nfe=20, schedule="uniform")
+    for method in ("ode", "sde"):
+        experiment.run_sample(lambda x, t: -2 * x, cfg, "blob", 0.0, method, folder / f"blob_w0.0_{method}.npz", progress=False)
+    experiment.run_truth(cfg, "blob", folder / "truth_blob.npz")
 
 
 def test_evaluate_cli_writes_interval_columns_after_the_old_ones(tmp_path, capsys):
-    from scoregap import cli, experiment, reporting
+    from scoregap import cli, evaluation, experiment, reporting
 
     _fake_results(tmp_path)
     out = tmp_path / "w2.csv"
-    args = ["evaluate", "--samples-dir", str(tmp_path), "--dataset", "blob", "--w-r", "0.0", "--floor-repeats", "0", "--out", str(out)]
+    args = ["evaluate", "--samples-dir", str(tmp_path), "--dataset", "blob", "--w-r", "0.0", "--floor-repeats", "0", "--out", str(out),
+            *FAKE_SETTINGS]
     assert cli.main([*args, "--bootstrap", "6", "--bootstrap-seed", "3"]) == 0
     header = out.read_text().splitlines()[0].split(",")
     old = ["dataset", "w_r", "ode_truth", "sde_truth", "ode_sde", "sliced_ode_truth", "sliced_sde_truth", "sliced_ode_sde",
            "n", "dropped_ode", "dropped_sde", "fp_residual", "final_dsm", "floor", "floor_std"]
     assert header[:len(old)] == old  # backward compatible: new columns only, appended
     assert {"ode_truth_ci_low", "ode_truth_ci_high", "ode_truth_se", "ode_truth_debiased", "ode_sde_debiased", "bootstrap"} <= set(header)
-    (row,) = experiment.read_table(out)
+    (row,) = evaluation.read_table(out)
     for c in ("ode_truth", "sde_truth", "ode_sde"):
         assert 0 <= row[f"{c}_ci_low"] <= row[f"{c}_debiased"] <= row[f"{c}_ci_high"] and row[f"{c}_se"] > 0
     assert row["bootstrap"] == 6 and row["bootstrap_seed"] == 3
@@ -148,7 +155,7 @@ def test_evaluate_cli_writes_interval_columns_after_the_old_ones(tmp_path, capsy
     assert "[" in reporting.with_interval(row, "ode_sde", 1e3) and "claims" in printed
     # without --bootstrap: the columns exist and are empty (nan)
     assert cli.main(args) == 0
-    (row0,) = experiment.read_table(out)
+    (row0,) = evaluation.read_table(out)
     assert row0["ode_sde"] == row["ode_sde"] and row0["ode_sde_ci_low"] != row0["ode_sde_ci_low"]
     assert not reporting.has_intervals(row0)
     assert cli.main([*args, "--bootstrap", "1"]) == 2
@@ -156,7 +163,7 @@ def test_evaluate_cli_writes_interval_columns_after_the_old_ones(tmp_path, capsy
 
 
 def test_claims_with_intervals():
-    from scoregap import reporting
+    from scoregap import evaluation, reporting
 
     def row(w, ot, st, os_, lo=0.8, hi=1.2):
         r = {"dataset": "checker", "w_r": w, "ode_truth": ot, "sde_truth": st, "ode_sde": os_, "floor": 0.01, "n": 20000}
@@ -165,10 +172,10 @@ def test_claims_with_intervals():
         return r
 
     rows = [row(0.0, 0.07, 0.009, 0.067), row(10.0, 0.088, 0.088, 0.0077)]
-    got = {c["claim"]: c for c in reporting.claims_with_intervals(rows)}
+    got = {c["claim"]: c for c in evaluation.claims(rows)}
     assert all(c["holds"] for c in got.values())
-    assert got["C1"]["separated"] and got["C2"]["separated"] and got["C3"]["separated"]
+    assert got["C1"]["resolved"] and got["C2"]["resolved"] and got["C3"]["resolved"]
     wide = [row(0.0, 0.07, 0.009, 0.067, 0.3, 2.0), row(10.0, 0.088, 0.088, 0.0077, 0.3, 2.0)]
-    got = {c["claim"]: c for c in reporting.claims_with_intervals(wide)}
-    assert all(c["holds"] for c in got.values()) and not got["C1"]["separated"]  # 0.3·67 < 3 × 2·7.7
-    assert len(reporting.claims_frame(rows)) == 3
+    got = {c["claim"]: c for c in evaluation.claims(wide)}
+    assert all(c["holds"] for c in got.values()) and got["C1"]["resolved"] is False  # 0.3·67 < 3 × 2·7.7
+    assert len(reporting.claims_frame(evaluation.claims(rows))) == 3

@@ -27,9 +27,11 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
-COPY = ["scoregap", "workflow", "config", "profiles", ".ci", "pyproject.toml", ".gitignore"]
+COPY = ["scoregap", "workflow", "config", "profiles", ".ci", "pyproject.toml", ".gitignore", "_toc.yml", "data/paper_numbers.json"]
 
 GRID = ["datasets=[checker]", "w_r=[0.0,0.1]"]
+TABLE = "w2_checker_w0.0-0.1.csv"
+"""The table of GRID (a grid other than the paper's has a table of its own name)."""
 # One thread per job: on a small shared machine, two OpenMP threads per job were 10x slower.
 THREADS = ["threads={train: 1, sample: 1, truth: 1, evaluate: 1}"]
 TINY_TRAIN = "steps=150 dsm_batch=500 fp_batch=200 checkpoint_every=150 log_every=50 lrs=0.01,0.003,0.001"
@@ -85,6 +87,7 @@ def copy_repo(dest: Path) -> Path:
         if src.is_dir():
             shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         elif src.exists():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / name)
     return dest
 
@@ -117,7 +120,7 @@ def test_cpu_run_makes_every_file(cpu_run):
         for m in ("ode", "sde"):
             assert (cpu_run / f"data/results/cpu/samples/checker_w{w}_{m}.npz.sha256").is_file()
     assert (cpu_run / "data/results/cpu/truth/truth_checker.npz").is_file()
-    rows = (cpu_run / "data/results/cpu/w2.csv").read_text().splitlines()
+    rows = (cpu_run / f"data/results/cpu/{TABLE}").read_text().splitlines()
     assert rows[0].startswith("dataset,w_r,ode_truth") and len(rows) == 3
     assert {r.split(",")[1] for r in rows[1:]} == {"0", "0.1"} or {r.split(",")[1] for r in rows[1:]} == {"0.0", "0.1"}
 
@@ -169,10 +172,10 @@ def test_fresh_clone_counts_shipped_results_as_up_to_date(cpu_run, tmp_path):
     subprocess.run([*git, "commit", "-q", "-m", "fixture"], cwd=src, check=True)
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(src), str(clone)], check=True)
-    assert (clone / "data/results/cpu/w2.csv").is_file() and not (clone / ".snakemake").exists()
+    assert (clone / f"data/results/cpu/{TABLE}").is_file() and not (clone / ".snakemake").exists()
     # worst case: the table oldest, then samples/truth, then checkpoints, the code newest
     now = time.time()
-    order = [("data/results/cpu/w2.csv", 0), ("data/results/cpu/samples", 10), ("data/results/cpu/truth", 10),
+    order = [(f"data/results/cpu/{TABLE}", 0), ("data/results/cpu/samples", 10), ("data/results/cpu/truth", 10),
              ("data/checkpoints/cpu", 20), ("scoregap", 30), ("config", 30), ("workflow", 30)]
     for rel, age in order:
         p = clone / rel
@@ -202,7 +205,7 @@ def quick_local(cpu_run, tmp_path_factory):
 
 
 def test_quick_local_run_and_rerun(quick_local):
-    assert (quick_local / "data/results/quick/w2.csv").is_file()
+    assert (quick_local / f"data/results/quick/{TABLE}").is_file()
     assert not (quick_local / "data/checkpoints/quick").exists()  # quick trains nothing
     assert job_counts(smk(quick_local, "-n", *config("quick", TINY_SAMPLE))) == {}
     assert job_counts(smk(quick_local, "-n", *config("quick", "n_samples=2000 nfe=120"))) == {"sample": 4, "evaluate": 1, "all": 1}
@@ -306,10 +309,12 @@ def test_book_rules_execute_notebooks_with_papermill_and_build(tmp_path):
     (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/executed/toy\n")
     cfg = ["--config", "preset=quick", "notebook_params={extra: 7}"]
     smk(root, "--cores", "1", "book", *cfg)
-    executed = (root / "book" / "executed" / "toy.ipynb").read_text()
+    executed = (root / "book" / "executed" / "ci" / "toy.ipynb").read_text()  # the CI preset's own folders
     assert "preset=quick extra=7 cwd=notebooks threads=1" in executed
-    assert (root / "book" / "_build" / "html" / "index.html").is_file()
-    assert (root / "book" / "_build" / "html" / "book" / "executed" / "toy.html").is_file()
+    ci_html = root / "book" / "_build" / "ci" / "_build" / "html"
+    assert (ci_html / "index.html").is_file()
+    assert (ci_html / "book" / "executed" / "toy.html").is_file()
+    assert not (root / "book" / "executed" / "toy.ipynb").exists() and not (root / "book" / "_build" / "html").exists()
     assert job_counts(smk(root, "-n", "book", *cfg)) == {}
     assert job_counts(smk(root, "-n", "book", "--config", "preset=quick", "notebook_params={extra: 8}")) == \
         {"execute_notebook": 1, "book": 1}

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Sample at 10^6 samples per sampler on this machine's CPU cores (issue 8: shipped results at >= 1 M samples):
+# Sample at 10^6 samples per sampler on this machine's CPU cores (the shipped results have >= 1 M samples):
 #   1. if the authors' release is given (SCOREGAP_REFERENCE_DIR), first their four checkerboard networks, which the
-#      GPU lease of session 1 did not reach, into data/results/published/samples/ (log: data/results/published/sample.log);
+#      GPU run did not reach, into data/results/published/samples/ (log: data/results/published/sample.log);
 #   2. the twelve shipped cpu-preset models into OUT_DIR (default data/results/cpu/samples_1m; log: OUT_DIR/sample.log).
 # JOBS model-samplers run at once, one thread each (default: one per core; two single-threaded processes sampled
 # 1.1-1.2 M score evaluations/s here, one process with two chunk workers 0.9-1.0 M/s), about 25 min per file.
 # Resumable and safe to start twice: finished files are skipped, a file another run is working on (flock on
-# <file>.lock) is skipped, and an interrupted file continues from its .partial state. Restart it in every session
-# until all files exist, then tools/finish_1m.sh.  On a lent GPU, tools/gpu_sample.sh does the same in minutes.
+# <file>.lock) is skipped, and an interrupted file continues from its .partial state. Restart it until all
+# files exist, then tools/finish_1m.sh.  On a GPU, tools/gpu_sample.sh does the same in minutes.
 #   usage: [SCOREGAP_REFERENCE_DIR=REF] bash tools/cpu_sample_1m.sh [OUT_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Ship the cpu-preset results at 10^6 samples per sampler once all 24 sample files exist (tools/cpu_sample_1m.sh on
-# the CPU, across sessions, or tools/gpu_sample.sh on a lent GPU):
+# the CPU, resumably, or tools/gpu_sample.sh on a GPU):
 #   1. copy data/results/cpu/samples_1m/*.npz over data/results/cpu/samples/ (the files the cpu preset reads);
 #   2. the truth histograms at 10^6 exact samples;  3. the W2² table with 8 bootstrap replicates
 #   (as the published table; 3 (B + 2) OT solves of ≈ 4 s per row, 29 min on 2 threads for the cpu models) and the MC floor.
-# Done in session 6 (the cpu preset now has n_samples = 1 000 000, set by hand, as the preset describes what is
-# shipped; data/README.md updated).  Rerun the book afterwards.  Usage: bash tools/finish_1m.sh [SRC_DIR]
+# Afterwards set the cpu preset's n_samples to the shipped size (1 000 000, as the preset describes what is
+# shipped) and update data/README.md.  Rerun the book afterwards.  Usage: bash tools/finish_1m.sh [SRC_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=${1:-data/results/cpu/samples_1m}

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Ship the authors' networks' evaluation at 10^6 samples for all three data sets once the checkerboard's eight files
-# exist in data/results/published/samples (SCOREGAP_REFERENCE_DIR=REF bash tools/cpu_sample_1m.sh, across sessions):
+# exist in data/results/published/samples (SCOREGAP_REFERENCE_DIR=REF bash tools/cpu_sample_1m.sh, resumably):
 #   1. the workflow's published_evaluate rule, forced, with all three data sets (a dry run first shows that no
 #      sampling job would run);  2. config/config.yaml's published_datasets becomes [blob, circles2, checker].
-# Then, by hand (done in session 5): drop the book's "checkerboard networks at 10^5 samples" section and checker_100k,
+# Then, by hand: drop the book's "checkerboard networks at 10^5 samples" section and checker_100k,
 # update data/README.md, `python -m scoregap.figures update-references --notebooks published_networks --measure-noise`.
 #   usage: SCOREGAP_REFERENCE_DIR=REF bash tools/finish_published_1m.sh
 set -euo pipefail

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Second GPU call: finish the cpu-preset training from its saved state, then sample as much as the lease allows.
+# Resume on a GPU: finish the cpu-preset training from its saved state, then sample as much as the time left allows.
 set -u
 OUT=${1:?}; NS=${NS:-200000}; export PYTHONUNBUFFERED=1
 pack() { tar czf "$OUT/results.tgz" data/checkpoints/cpu data/results/cpu 2>/dev/null; }

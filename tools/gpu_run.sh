@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Train and sample the shipped `cpu`-preset models (and sample the authors' networks) on a lent GPU.
+# Train and sample the shipped `cpu`-preset models (and sample the authors' networks) on a GPU.
 # Usage (from the repository root, on the GPU machine): bash tools/gpu_run.sh OUTDIR [REFDIR]
 # Sizes can be shrunk for a smoke test with EXTRA="steps=30 ..." and NS=<samples>.
 set -u

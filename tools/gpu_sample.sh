@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The one GPU call that finishes issue 8's evaluation at >= 1 M samples per sampler (about 6 min on an H200:
-# 1 M samples x 890 steps takes about 6.6 s per model and sampler there; measured in session 1):
+# One GPU run that samples everything the evaluation needs at >= 1 M samples per sampler (about 6 min on an H200:
+# 1 M samples x 890 steps takes about 6.6 s per model and sampler there):
 #   1. the 12 shipped cpu-preset models, ODE and SDE;  2. the authors' 12 networks (checker included), if REF is given.
 # Usage, from the repository root on the GPU machine:  bash tools/gpu_sample.sh OUTDIR [REFDIR]
 # Afterwards, on the CPU (no GPU needed): the truth at the same size and the W2² tables, e.g.

@@ -16,8 +16,6 @@
 #    checkpoints this preset does not make: their recorded sha256).
 #  * The scoregap modules are inputs too, always ancient(): they show the dependency in the DAG, their
 #    content counts through `code`, their mtime never.
-import ast
-import dataclasses
 import hashlib
 import json
 import os
@@ -27,8 +25,11 @@ import shlex
 from snakemake.exceptions import WorkflowError
 from snakemake.io import _IOFile
 
+from snakemake.utils import validate
+
 from scoregap import datasets as sg_datasets
-from scoregap.config import PRESETS, ExperimentConfig, make, parse_overrides
+from scoregap import provenance
+from scoregap.config import PRESETS, W_R_VALUES, make, model_name, parse_overrides
 
 PYTHON = sys.executable
 BIN = str(Path(sys.executable).parent)
@@ -39,6 +40,15 @@ def _fail(msg):
 
 
 # --- configuration ---------------------------------------------------------------------------------
+# The keys and their types: workflow/schemas/config.schema.yaml (an unknown or misspelled key is an error).
+try:
+    validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+except WorkflowError as err:
+    _msg = " ".join(str(err).split())
+    _where = re.search(r"On instance(\S+):", _msg)
+    _fail(_msg.split(" Failed validating")[0].replace("Error validating config file. ValidationError: ", "")
+          + (f" (at {_where[1]}); the keys, their types and bounds: workflow/schemas/config.schema.yaml" if _where else
+             "; the keys, their types and bounds: workflow/schemas/config.schema.yaml"))
 PRESET = str(config.get("preset", "cpu"))
 if PRESET not in PRESETS:
     _fail(f"preset={PRESET!r} is not one of {', '.join(PRESETS)}")
@@ -99,7 +109,7 @@ for _d in DATASETS:
     if _d not in sg_datasets.NAMES:
         _fail(f"unknown data set {_d!r}; known: {', '.join(sg_datasets.NAMES)}")
 try:
-    WS = [str(float(w)) for w in config.get("w_r", [0.0, 0.1, 1.0, 10.0])]
+    WS = [str(float(w)) for w in config.get("w_r", list(W_R_VALUES))]
     SEEDS = [int(s) for s in config.get("seeds", [0])]
 except (TypeError, ValueError) as err:
     _fail(f"w_r must be numbers and seeds integers ({err})")
@@ -115,15 +125,7 @@ THREADS = {"train": 2, "sample": 2, "truth": 1, "evaluate": 1, "notebook": 1, "b
 THREADS.update({k: int(v) for k, v in (config.get("threads") or {}).items()})
 
 # --- which configuration fields each step uses ----------------------------------------------------
-_FIELDS = [f.name for f in dataclasses.fields(ExperimentConfig)]
-STEP_FIELDS = {
-    "sample": {"nfe", "schedule", "n_samples", "grid_n", "box", "eps", "T", "sample_seed", "device"},
-    "truth": {"n_samples", "grid_n", "box", "truth_seed"},
-    "evaluate": set(),  # evaluate reads only files (its W2 and FP-residual settings are fixed)
-}
-STEP_FIELDS["train"] = set(_FIELDS) - {"preset", "dataset", "w_r", "models_from", "nfe", "schedule", "n_samples",
-                                       "grid_n", "sample_seed", "truth_seed"}
-
+STEP_FIELDS = provenance.STEP_FIELDS  # scoregap/provenance.py: the fields each step uses
 
 def step_overrides(step, overrides=None, **extra):
     """The overrides a step uses (plus per-job fields like seed), sorted."""
@@ -148,58 +150,15 @@ def settings(step, preset=None, overrides=None, **extra):
 
 
 # --- code the steps run --------------------------------------------------------------------------
-# "module.py" hashes the whole module; "module.py:a,b" only the named top-level functions/classes/constants.
-CODE = {
-    "train": ["training.py", "models.py", "losses.py", "datasets.py", "sde.py", "cli.py:_config,cmd_train"],
-    "sample": ["samplers.py", "models.py", "sde.py", "metrics.py:GRID_N,BOX,_as_numpy_points,histogram",
-               "experiment.py:SUBSAMPLE,stable_seed,sample_seed,run_sample", "cli.py:_config,cmd_sample"],
-    "truth": ["datasets.py", "sde.py", "metrics.py:GRID_N,BOX,_as_numpy_points,histogram", "experiment.py:SUBSAMPLE,stable_seed,run_truth", "cli.py:_config,cmd_truth"],
-    "evaluate": ["metrics.py", "losses.py", "models.py", "datasets.py",
-                 "experiment.py:W2_COLUMNS,UNCERTAINTY_SUFFIXES,UNCERTAINTY_FIELDS,TABLE_FIELDS,CI_LEVEL,stable_seed,read_result,"
-                 "floor_for,w2_uncertainty,evaluate_row,write_table,write_rows", "cli.py:cmd_evaluate"],
-    "residuals": ["losses.py", "models.py", "experiment.py:RESIDUAL_FIELDS,residual_rows,write_rows", "cli.py:cmd_residuals"],
-}
-
-
-def _strip_docstrings(tree):
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-            body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
-                    and isinstance(body[0].value.value, str):
-                node.body = body[1:] or [ast.Pass()]
-    return tree
-
-
-def _node_names(node):
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return {node.name}
-    if isinstance(node, ast.Assign):
-        return {t.id for t in node.targets if isinstance(t, ast.Name)}
-    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-        return {node.target.id}
-    return set()
+# scoregap/provenance.py defines what each step runs (CODE) and its hash (the AST without docstrings, comments or layout).
+CODE = provenance.CODE
 
 
 def code_hash(step):
-    """sha256 (16 hex digits) of the code a step runs: AST without docstrings, comments or layout."""
-    h = hashlib.sha256()
-    for spec in CODE[step]:
-        mod_file, _, names = spec.partition(":")
-        path = ROOT / "scoregap" / mod_file
-        tree = _strip_docstrings(ast.parse(path.read_text(), filename=str(path)))
-        if names:
-            wanted = set(names.split(","))
-            nodes = [n for n in tree.body if _node_names(n) & wanted]
-            missing = wanted - set().union(*[_node_names(n) for n in nodes]) if nodes else wanted
-            if missing:
-                raise WorkflowError(f"workflow/rules/common.smk CODE[{step!r}]: scoregap/{mod_file} has no {', '.join(sorted(missing))}")
-        else:
-            nodes = tree.body
-        h.update(spec.encode())
-        for n in nodes:
-            h.update(ast.dump(n, annotate_fields=False, include_attributes=False).encode())
-    return h.hexdigest()[:16]
+    try:
+        return provenance.code_hash(step, ROOT / "scoregap")
+    except ValueError as err:
+        raise WorkflowError(str(err)) from None
 
 
 CODE_HASH = {step: code_hash(step) for step in CODE}
@@ -219,7 +178,7 @@ MODEL_RE = rf"(?P<dataset>{DATASET_RE})_w(?P<w>{W_RE})(?:_s(?P<seed>[1-9][0-9]*)
 
 def model_file(dataset, w, seed=0):
     """Checkpoint base name: <dataset>_w<w> (seed 0, the shipped name) or <dataset>_w<w>_s<seed>."""
-    return f"{dataset}_w{float(w)}" + (f"_s{int(seed)}" if int(seed) else "")
+    return model_name(dataset, w) + (f"_s{int(seed)}" if int(seed) else "")
 
 
 def run_dir(seed):
@@ -281,7 +240,11 @@ def bootstrap_arg(preset, key="bootstrap", default=None):
 
 BOOTSTRAP_ARG = bootstrap_arg(PRESET)
 
-TABLES = [f"{run_dir(s)}/w2.csv" for s in SEEDS]
+# The table of the configured grid: w2.csv for the full grid (the shipped name), w2_<datasets>_w<w_r values>.csv for
+# another one, so a smaller or different request never passes for (or overwrites) the full table.
+FULL_GRID = DATASETS == list(sg_datasets.PAPER_NAMES) and WS == [str(float(w)) for w in W_R_VALUES]
+GRID_SUFFIX = "" if FULL_GRID else f"_{'-'.join(DATASETS)}_w{'-'.join(WS)}"
+TABLES = [f"{run_dir(s)}/w2{GRID_SUFFIX}.csv" for s in SEEDS]
 
 REFERENCE_DIR = str(config.get("reference_dir") or os.environ.get("SCOREGAP_REFERENCE_DIR", "") or "")
 
@@ -310,8 +273,9 @@ def forced(path, producer):
 
 def data(path, producer):
     """A data input made by rule `producer`: ancient() unless Snakemake made it here (then mtime and
-    checksums apply) or a forced rerun remakes it (then the rerun must reach the jobs downstream)."""
-    return path if made_here(path) or forced(path, producer) else ancient(path)
+    checksums apply), a forced rerun remakes it (then the rerun must reach the jobs downstream) or it does not
+    exist yet (then the job that makes it reruns everything downstream: a requested model is made)."""
+    return path if made_here(path) or forced(path, producer) or not os.path.exists(path) else ancient(path)
 
 
 def _digest(*parts):

@@ -28,6 +28,7 @@ rule train:
         sets=lambda wc: set_args("train", seed=parse_model(wc.model)[2] or None),
         settings=lambda wc: settings("train", seed=parse_model(wc.model)[2] or None),
         code=CODE_HASH["train"],
+        snapshots=0,  # train_snapshots (workflow/rules/seeds.smk): the runs that keep snapshots along training
     log:
         "logs/{preset}/train/{model}.log",
     threads: THREADS["train"]
@@ -35,7 +36,7 @@ rule train:
         **gpu_resources(),
     shell:
         "{PYTHON} -m scoregap train --preset {params.preset} --dataset {params.dataset} --w-r {params.w}"
-        " --out {output.pt} --no-progress --threads {threads} {params.sets} > {log} 2>&1"
+        " --out {output.pt} --no-progress --threads {threads} --snapshots {params.snapshots} {params.sets} > {log} 2>&1"
 
 
 rule sample:
@@ -112,11 +113,13 @@ rule evaluate:
         unpack(evaluate_inputs),
         code=code_files("evaluate"),
     output:
-        csv="data/results/{run}/w2.csv",
+        csv="data/results/{run}/w2{grid}.csv",
     wildcard_constraints:
         run=rf"{re.escape(PRESET)}(/s[1-9][0-9]*)?",
+        grid=re.escape(GRID_SUFFIX),
     params:
         preset=PRESET,
+        sets=set_args("evaluate"),
         datasets=" ".join(DATASETS),
         ws=" ".join(WS),
         checkpoints=evaluate_checkpoint_arg,
@@ -125,9 +128,9 @@ rule evaluate:
         code=CODE_HASH["evaluate"],
         upstream=lambda wc: _digest([sample_fingerprint(d, w, seed_of_run(wc.run)) for d in DATASETS for w in WS], truth_fingerprint()),
     log:
-        "logs/{run}/evaluate.log",
+        "logs/{run}/evaluate{grid}.log",
     threads: THREADS["evaluate"]
     shell:
         "{PYTHON} -m scoregap evaluate --preset {params.preset} --samples-dir data/results/{wildcards.run}/samples"
         " --truth-dir data/results/{params.preset}/truth {params.checkpoints}"
-        " --dataset {params.datasets} --w-r {params.ws} {params.floor} {params.bootstrap} --out {output.csv} --threads {threads} > {log} 2>&1"
+        " --dataset {params.datasets} --w-r {params.ws} {params.floor} {params.bootstrap} --out {output.csv} --threads {threads} {params.sets} > {log} 2>&1"

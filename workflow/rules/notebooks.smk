@@ -3,8 +3,24 @@
 # Each notebook is executed with its working directory notebooks/ (as when opened in Jupyter) and the
 # papermill parameters {preset: <config preset>, **config notebook_params} injected after its cell tagged
 # `parameters`; SCOREGAP_THREADS and OMP_NUM_THREADS are the job's threads.  The book is built from the executed notebooks:
-# _toc.yml lists book/intro (root) and book/executed/<name>, and _config.yml turns execution off
-# (execute: {execute_notebooks: "off"}) and sets only_build_toc_files: true.
+# _toc.yml lists book/intro (root), book/executed/<name> and the hand-written pages book/<page>, and _config.yml turns
+# execution off (execute: {execute_notebooks: "off"}) and sets only_build_toc_files: true.
+#
+# The reader's book and the CI book never share a folder (scoregap/book_layout.py): every preset but the CI one is
+# executed into book/executed and built into book/_build/html; the CI preset (quick, `make test`) is executed into
+# book/executed/ci and built into book/_build/ci/_build/html from book/_build/ci/src, a staged copy of the sources
+# (links) whose book/executed is book/executed/ci.
+
+from scoregap import book_layout
+from scoregap import evaluation as sg_eval
+from scoregap import figures as sg_figures
+from scoregap.config import W_R_VALUES, model_name
+
+PAPER_DATASETS = list(sg_datasets.PAPER_NAMES)
+GRID = [(d, w) for d in PAPER_DATASETS for w in W_R_VALUES]  # the paper's model grid
+ENDS = (W_R_VALUES[0], W_R_VALUES[-1])  # w_R = 0 and the largest
+SAMPLERS = ("ode", "sde")
+PAPER_NUMBERS = str(sg_eval.PAPER_NUMBERS.relative_to(sg_eval.ROOT))
 
 # Data files each notebook reads: {"<name>": ["data/results/cpu/w2.csv", ...]}.  Paths are relative to
 # the repository root; "{preset}" is replaced by the configured preset and "{models}" by the preset
@@ -16,34 +32,37 @@ NOTEBOOK_INPUTS = {
     # preset quick, whose chapters recompute small versions from the checkpoints instead. Optional files
     # (the authors'-network results, data/bench.json) are listed only when they exist.
     "true_dynamics": [],
-    "neural_score": [f"data/checkpoints/{{models}}/{d}_w{w}.{ext}" for d in ("blob", "circles2", "checker")
-                     for w in ("0.0", "0.1", "1.0", "10.0") for ext in ("pt", "csv")],
-    "particle_dynamics": [f"data/checkpoints/{{models}}/checker_w{w}.pt" for w in ("0.0", "10.0")]
-    + ([f"data/results/{{models}}/samples/checker_w{w}_{m}.npz" for w in ("0.0", "10.0") for m in ("ode", "sde")]
-       + ["data/results/{models}/truth/truth_checker.npz"] if PRESET != "quick" else []),
-    "fp_residual_bound": [f"data/checkpoints/{{models}}/{d}_w{w}.pt" for d in ("blob", "circles2", "checker")
-                          for w in ("0.0", "0.1", "1.0", "10.0")]
-    + (["data/results/{models}/w2.csv"]
-       + [f"data/results/{{models}}/samples/{d}_w{w}_sde.npz" for d in ("blob", "circles2", "checker") for w in ("0.0", "0.1", "1.0", "10.0")]
-       + [f"data/results/{{models}}/truth/truth_{d}.npz" for d in ("blob", "circles2", "checker")] if PRESET != "quick" else []),
-    "closing_the_gap": ["data/paper_numbers.json"]
-    + [f"data/checkpoints/{{models}}/{d}_w{w}.pt" for d in ("blob", "circles2", "checker") for w in ("0.0", "0.1", "1.0", "10.0")]
-    + (["data/results/{models}/w2.csv"]
-       + [f"data/results/{{models}}/samples/{d}_w{w}_{m}.npz" for d in ("blob", "circles2", "checker")
-          for w in ("0.0", "0.1", "1.0", "10.0") for m in ("ode", "sde")] if PRESET != "quick" else []),
-    "published_networks": ["data/paper_numbers.json"]
-    + [f for f in [f"data/results/published/samples/{d}_w{w}_{m}.npz" for d in ("blob", "circles2", "checker")
-                   for w in ("0.0", "0.1", "1.0", "10.0") for m in ("ode", "sde")]
-       + [f"data/results/published/truth/truth_{d}.npz" for d in ("blob", "circles2", "checker")]
-       + ["data/results/published/w2.csv", "data/results/published/w2.comparison.json"]
-       + [f"data/results/cpu/truth/truth_{d}.npz" for d in ("blob", "circles2", "checker")] if os.path.exists(f)],
-    "solver_study": [f"data/checkpoints/{{models}}/checker_w{w}.pt" for w in ("0.0", "10.0")]
+    "neural_score": [f"data/checkpoints/{{models}}/{model_name(d, w)}.{ext}" for d, w in GRID for ext in ("pt", "csv")],
+    "particle_dynamics": [f"data/checkpoints/{{models}}/{model_name('checker', w)}.pt" for w in ENDS]
+    + ([f"data/results/{{models}}/samples/{sg_eval.sample_file_name('checker', w, m)}" for w in ENDS for m in SAMPLERS]
+       + [f"data/results/{{models}}/truth/{sg_eval.truth_file_name('checker')}"] if PRESET != "quick" else []),
+    "fp_residual_bound": [f"data/checkpoints/{{models}}/{model_name(d, w)}.pt" for d, w in GRID]
+    + ([f"data/results/{{models}}/{sg_eval.TABLE_FILE}"]
+       + [f"data/results/{{models}}/samples/{sg_eval.sample_file_name(d, w, 'sde')}" for d, w in GRID]
+       + [f"data/results/{{models}}/truth/{sg_eval.truth_file_name(d)}" for d in PAPER_DATASETS] if PRESET != "quick" else []),
+    "closing_the_gap": [PAPER_NUMBERS]
+    + [f"data/checkpoints/{{models}}/{model_name(d, w)}.pt" for d, w in GRID]
+    + ([f"data/results/{{models}}/{sg_eval.TABLE_FILE}"]
+       + [f"data/results/{{models}}/samples/{sg_eval.sample_file_name(d, w, m)}" for d, w in GRID for m in SAMPLERS]
+       if PRESET != "quick" else []),
+    # The seed study's tables (workflow/rules/seeds.smk) only once they exist: `book` does not make a missing one (its
+    # models take hours to train) and the chapter says which models are missing. Every preset reads the cpu tables.
+    "robustness": [PAPER_NUMBERS, f"data/results/published/{sg_eval.TABLE_FILE}"]
+    + [f for f in [f"data/results/{{models}}/{n}" for n in (sg_seeds.SEED_TABLE_FILE, sg_seeds.SEED_SUMMARY_FILE, sg_seeds.CURVE_FILE)]
+       if os.path.exists(f.format(models=MODELS))],
+    "published_networks": [PAPER_NUMBERS]
+    + [f for f in [f"data/results/published/samples/{sg_eval.sample_file_name(d, w, m)}" for d, w in GRID for m in SAMPLERS]
+       + [f"data/results/published/truth/{sg_eval.truth_file_name(d)}" for d in PAPER_DATASETS]
+       + [f"data/results/published/{sg_eval.TABLE_FILE}",
+          f"data/results/published/{sg_eval.TABLE_FILE.replace('.csv', sg_eval.COMPARISON_SUFFIX)}"]
+       + [f"data/results/cpu/truth/{sg_eval.truth_file_name(d)}" for d in PAPER_DATASETS] if os.path.exists(f)],
+    "solver_study": [f"data/checkpoints/{{models}}/{model_name('checker', w)}.pt" for w in ENDS]
     + (["data/results/{models}/solver_study.csv"] if PRESET != "quick" else []),
-    "appendix": [f"data/checkpoints/{{models}}/{d}_w{w}.pt" for d in ("blob", "circles2", "checker") for w in ("0.0", "0.1", "1.0", "10.0")]
+    "appendix": [f"data/checkpoints/{{models}}/{model_name(d, w)}.pt" for d, w in GRID]
     + [f for f in ["data/bench.json"] if os.path.exists(f)],
 }
 
-NOTEBOOKS = sorted(n for n in glob_wildcards("notebooks/{name}.md").name if "/" not in n and not n.startswith(("_", ".")))
+NOTEBOOKS = list(sg_figures.NOTEBOOKS)  # the chapters of _toc.yml, in reading order
 
 
 def notebook_inputs(wc):
@@ -56,26 +75,32 @@ def notebook_parameters():
     return json.dumps(params, sort_keys=True)
 
 
+EXECUTED = str(book_layout.executed_dir(PRESET, Path(".")))
+BOOK_BUILD = str(book_layout.build_dir(PRESET, Path(".")))
+BOOK_HTML = str(book_layout.html_dir(PRESET, Path(".")))
+CI_BOOK = PRESET == book_layout.CI_PRESET
+
+
 rule execute_notebook:
     """Convert a MyST notebook with jupytext and execute it with papermill."""
     input:
         notebook="notebooks/{name}.md",
         data=notebook_inputs,
     output:
-        "book/executed/{name}.ipynb",
+        EXECUTED + "/{name}.ipynb",
     wildcard_constraints:
         name=r"[^/]+",
     params:
         parameters=notebook_parameters(),
     log:
-        "logs/notebooks/{name}.log",
+        "logs/notebooks/" + ("ci/" if CI_BOOK else "") + "{name}.log",
     threads: THREADS["notebook"]
     shell:
         """
         tmp=$(mktemp --suffix=.ipynb)
         trap 'rm -f "$tmp"' EXIT
         {BIN}/jupytext --to ipynb --output "$tmp" {input.notebook} > {log} 2>&1
-        OMP_NUM_THREADS={threads} SCOREGAP_THREADS={threads} {BIN}/papermill "$tmp" {output} --cwd notebooks --kernel python3 \
+        OMP_NUM_THREADS={threads} SCOREGAP_THREADS={threads} SCOREGAP_FIGURE_DIR="$PWD/book/executed/figures/{PRESET}" {BIN}/papermill "$tmp" {output} --cwd notebooks --kernel python3 \
             --parameters_yaml {params.parameters:q} --no-progress-bar --log-output >> {log} 2>&1
         """
 
@@ -88,14 +113,22 @@ BOOK_PAGES = sorted(f"book/{p}.md" for p in glob_wildcards("book/{page}.md").pag
 rule book:
     """Build the HTML book from the executed notebooks (Jupyter Book 1, offline)."""
     input:
-        notebooks=expand("book/executed/{name}.ipynb", name=NOTEBOOKS),
+        notebooks=expand(EXECUTED + "/{name}.ipynb", name=NOTEBOOKS),
         sources=BOOK_SOURCES,
         pages=BOOK_PAGES,
         bib=[f for f in ("references.bib", "book/references.bib") if os.path.exists(f)],
     output:
-        "book/_build/html/index.html",
+        BOOK_HTML + "/index.html",
+    params:
+        src=BOOK_BUILD + "/src" if CI_BOOK else ".",
+        stage="1" if CI_BOOK else "",
+        out=BOOK_BUILD,
+        executed=EXECUTED,
     log:
-        "logs/book.log",
+        "logs/book" + (".ci" if CI_BOOK else "") + ".log",
     threads: THREADS["book"]
     shell:
-        "{BIN}/jupyter-book build . --path-output book > {log} 2>&1 && touch {output}"
+        """
+        if [ -n "{params.stage}" ]; then {PYTHON} -m scoregap.book_layout {params.src} {params.executed}; fi
+        {BIN}/jupyter-book build {params.src} --path-output {params.out} > {log} 2>&1 && touch {output}
+        """

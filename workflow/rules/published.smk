@@ -11,7 +11,7 @@
 # with or without it; a job that has to run without it stops with an explanation.
 # Sampled with config published_preset / published_overrides (the general `overrides` do not apply).
 
-PUBLISHED_WS = ["0.0", "0.1", "1.0", "10.0"]
+PUBLISHED_WS = [str(w) for w in W_R_VALUES]  # the paper's grid
 PUBLISHED_DATASETS = [str(d) for d in config.get("published_datasets", sg_datasets.PAPER_NAMES)]
 if not set(PUBLISHED_DATASETS) <= set(sg_datasets.PAPER_NAMES) or not PUBLISHED_DATASETS:
     _fail(f"published_datasets must be a subset of {list(sg_datasets.PAPER_NAMES)}")
@@ -94,6 +94,7 @@ rule published_evaluate:
         json="data/results/published/w2.comparison.json",
     params:
         preset=PUBLISHED_PRESET,
+        sets=set_args("evaluate", PUBLISHED_OVERRIDES),
         datasets=" ".join(PUBLISHED_DATASETS),
         floor=FLOOR_ARG,
         bootstrap=bootstrap_arg(PUBLISHED_PRESET, "published_bootstrap", PUBLISHED_BOOTSTRAP_DEFAULT),
@@ -107,7 +108,7 @@ rule published_evaluate:
         NEED_REFERENCE
         + "{PYTHON} -m scoregap evaluate --preset {params.preset} --published {REF}"
         " --samples-dir data/results/published/samples --truth-dir data/results/published/truth"
-        " --dataset {params.datasets} {params.floor} {params.bootstrap} --out {output.csv} --threads {threads} > {log} 2>&1"
+        " --dataset {params.datasets} {params.floor} {params.bootstrap} --out {output.csv} --threads {threads} {params.sets} > {log} 2>&1"
 
 
 RESIDUAL_MODELS = [f"data/checkpoints/cpu/{d}_w{w}.pt" for d in sg_datasets.PAPER_NAMES for w in PUBLISHED_WS]

@@ -28,9 +28,7 @@ except (TypeError, ValueError) as err:
 SOLVER_STUDY_MODELS = [("checker", "0.0"), ("checker", "10.0")]
 SOLVER_STUDY_CSV = f"data/results/{MODELS}/solver_study.csv"
 
-CODE["solver_study"] = ["solvers.py", "solver_study.py", "samplers.py", "models.py", "sde.py", "datasets.py", "metrics.py",
-                        "experiment.py:stable_seed,floor_for,write_rows", "results.py:load_checkpoint", "cli.py:cmd_solver_study"]
-CODE_HASH["solver_study"] = code_hash("solver_study")
+# CODE_HASH["solver_study"]: the code of the study (scoregap/provenance.py CODE), hashed in common.smk.
 
 
 def solver_study_args():
