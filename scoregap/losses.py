@@ -13,15 +13,17 @@ BOX = metrics.BOX
 
 
 def dsm_loss(score: Callable, x0: torch.Tensor, t: torch.Tensor | None = None, generator: torch.Generator | None = None,
-             sde: "sde_mod.SDE" = sde.OU) -> torch.Tensor:
+             sde: "sde_mod.SDE" = sde.OU, weighted: bool = False) -> torch.Tensor:
     """DSM loss {eq}`dsm`: mean over batch and coordinates of (s(x_t, t) - ∇log p(x_t | x0))², t ~ T·Beta(1,2) + eps
-    (for another forward `sde`: its kernel and its training times)."""
+    (for another forward `sde`: its kernel and its training times; `weighted`: each term times v(t), Song et al.'s λ(t))."""
     sde = sde_mod.get(sde)
     x0 = sde_mod.as_points(x0, "x0")
     if t is None:
         t = sde.training_times(x0.shape[0], generator=generator, device=x0.device)
     t = sde.as_times(t, x0.shape[0], x0)
     xt, target = sde.sample_kernel(x0, t, generator=generator)
+    if weighted:
+        return (((score(xt, t) - target) ** 2) * sde.kernel_var(t)).mean()
     return ((score(xt, t) - target) ** 2).mean()
 
 

@@ -238,3 +238,26 @@ def load_published(path) -> PotentialMLP:
     net = PotentialMLP(width=width)
     net.load_state_dict({k: torch.from_numpy(np.asarray(arrays[k], dtype=np.float32)) for k in expected})
     return net.eval()
+
+
+class ScoreMLP(nn.Module):
+    """A plain score network s_θ(x, t) (not the gradient of a potential): MLP on (t, x, y) with SiLU, output (n, 2)."""
+
+    def __init__(self, width: int = 128, depth: int = 3, seed: int | None = None):
+        super().__init__()
+        if seed is not None:
+            torch.manual_seed(int(seed))
+        layers, k = [], 3
+        for _ in range(depth):
+            layers += [nn.Linear(k, width), nn.SiLU()]
+            k = width
+        self.net = nn.Sequential(*layers, nn.Linear(k, 2))
+
+    def forward(self, x, t) -> torch.Tensor:
+        """s_θ(x, t), shape (n, 2)."""
+        x = torch.as_tensor(x, dtype=self.net[0].weight.dtype)
+        t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
+        t = t.reshape(1, 1).expand(x.shape[0], 1) if t.numel() == 1 else t.reshape(-1, 1)
+        return self.net(torch.cat([t, x], dim=-1))
+
+    score = forward

@@ -187,10 +187,12 @@ class OUSDE(SDE):
 
 @dataclass(frozen=True)
 class VPSDE(SDE):
-    """Variance preserving: b = β(t)/2, g = √β(t), β linear from beta_min to beta_max on [eps, 1]; prior N(0, I)."""
+    """Variance preserving: b = β(t)/2, g = √β(t), β linear from beta_min to beta_max on [eps, 1] (eps = 1e-3 as Song et al.);
+    prior N(0, I)."""
 
     name: str = "vp"
     T: float = 1.0
+    eps: float = 1e-3
     beta_min: float = 0.1
     beta_max: float = 20.0
 

@@ -58,6 +58,9 @@ NOTEBOOK_INPUTS = {
        + [f"data/results/cpu/truth/{sg_eval.truth_file_name(d)}" for d in PAPER_DATASETS] if os.path.exists(f)],
     "solver_study": [f"data/checkpoints/{{models}}/{model_name('checker', w)}.pt" for w in ENDS]
     + (["data/results/{models}/solver_study.csv"] if PRESET != "quick" else []),
+    # trains its three small models and diagnoses them live; the checkerboard check reads a checkpoint and two tables
+    "diagnose": [PAPER_NUMBERS, f"data/checkpoints/{{models}}/{model_name('checker', 0.0)}.pt",
+                 f"data/results/{{models}}/{sg_eval.TABLE_FILE}", f"data/results/published/{sg_eval.TABLE_FILE}"],
     "appendix": [f"data/checkpoints/{{models}}/{model_name(d, w)}.pt" for d, w in GRID]
     + [f for f in ["data/bench.json"] if os.path.exists(f)],
 }
