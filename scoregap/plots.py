@@ -764,9 +764,9 @@ def diagnosis(hists: Mapping[str, np.ndarray], residual_field: np.ndarray, box: 
     return fig
 
 
-def diagnosis_report(report) -> Figure:
+def diagnosis_report(report, name: str | None = None) -> Figure:
     """`diagnosis` for a diagnosis.Report (its histograms, residual field, box and a title naming model, data and SDE)."""
     s = report.summary
     label = "RMS log-density FP residual" if s["kind"] == "potential" else r"RMS $|r_s|$ (score-form FP residual)"
-    title = f"{s['model']} on {s['data']}, {s['sde'].upper()} SDE, n = {s['n']}: ODE–SDE W2² = {s['ode_sde']['estimate']:.3g} (floor {s['floor']:.2g})"
+    title = f"{name or s['model']} on {s['data']}, {s['sde'].upper()} SDE, n = {s['n']}: ODE–SDE W2² = {s['ode_sde']['estimate']:.3g} (floor {s['floor']:.2g})"
     return diagnosis(report.hists, report.residual_field, box=s["box"], title=title, residual_label=label)
