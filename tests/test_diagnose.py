@@ -176,6 +176,10 @@ def test_cli_writes_report_and_figure(tmp_path, capsys):
     rep = json.loads(out.read_text())
     assert {"ode_sde", "ode_data", "sde_data", "floor", "dropped", "fp_residual", "n", "nfe", "sde", "seconds"} <= set(rep)
     assert rep["sde"] == "ou" and rep["n"] == 600 and rep["nfe"] == 40 and rep["seconds"]["total"] > 0
+    # on the paper's grid the floor is evaluation.floor's (the tables' own computation)
+    from scoregap import evaluation
+    assert rep["floor"] == pytest.approx(evaluation.floor("checker", 600, repeats=1)[0], rel=1e-12)
+    assert rep["box"] == metrics.BOX and rep["grid_n"] == metrics.GRID_N
     assert "W2² ode–sde" in capsys.readouterr().out
 
 
