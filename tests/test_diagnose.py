@@ -111,6 +111,13 @@ def test_a_potential_callable_and_torchscript_file(tmp_path):
     r = scoregap.diagnose(lambda x, t: blob.log_prob(x.double(), t), "blob", **SMALL)  # the exact log p_t: residual at round-off (float32 points)
     assert r.summary["kind"] == "potential" and r.summary["fp_residual"]["total"] < 1e-8
     assert r.summary["ode_sde"]["estimate"] < 4 * r.summary["floor"] + 0.01
+    from scoregap.results import load_checkpoint
+
+    model, _, _ = load_checkpoint(CHECKPOINT)  # an authors'-release-style .npz (keys input.weight … output.bias)
+    np.savez(tmp_path / "checker_w0.0.npz", **{k: v.detach().numpy() for k, v in model.state_dict().items()})
+    st = diagnosis.prepare(str(tmp_path / "checker_w0.0.npz"), "checker", n=600)
+    assert st.model.kind == "potential" and st.model.label == "authors' network checker_w0.0.npz"
+    assert torch.equal(st.model.fn.score(torch.ones(3, 2), 0.5), model.score(torch.ones(3, 2), 0.5))
     path = tmp_path / "score.pt"
     torch.jit.script(ScoreMLP()).save(str(path))
     r = scoregap.diagnose(str(path), "spiral", sde="vp", **SMALL)
