@@ -197,3 +197,17 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys):
     assert rc == 2 and len(err) == 1 and "--data: three.npy has shape (10, 3)" in err[0]
     rc = cli.main(["diagnose", "--model", str(CHECKPOINT), "--data", "checker", "--out", str(tmp_path / "r.txt")])
     assert rc == 2 and "--out must end in .json" in capsys.readouterr().err
+
+
+def test_fit_trains_and_checks_its_inputs():
+    """fitting.fit lowers the weighted DSM loss of a plain score network under VP; w_r > 0 needs a potential network."""
+    from scoregap import fitting, models
+
+    net = models.ScoreMLP(width=32, seed=0)
+    log = fitting.fit(net, "gaussian", sde="vp", steps=150, batch=256, seed=0, progress=False)
+    assert np.mean(log["dsm"][-20:]) < 0.7 * np.mean(log["dsm"][:20]) and log["fp"] == []
+    with pytest.raises(ValueError, match="w_r > 0 needs a potential network"):
+        fitting.fit(net, "gaussian", w_r=0.1, steps=1, progress=False)
+    pot = models.PotentialMLP(seed=0)
+    log = fitting.fit(pot, "moons", sde="vp", steps=3, w_r=0.1, n_colloc=64, progress=False)
+    assert len(log["fp"]) == 3 and all(math.isfinite(v) for v in log["fp"])
