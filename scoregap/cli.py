@@ -1,4 +1,4 @@
-"""Command line: `python -m scoregap {train,sample,truth,evaluate,residuals,bound,solver-study,diagnose} …` — one unit of work per call."""
+"""Command line: `python -m scoregap {train,sample,truth,evaluate,residuals,bound,solver-study,thin,seed-table,training-curve,diagnose} …` — one unit of work per call."""
 from __future__ import annotations
 
 import argparse

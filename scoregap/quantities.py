@@ -259,7 +259,10 @@ for _name, _doc in (("bound_min", "smallest computed bound 𝓑 over the models"
                     ("measured_w2_max", "largest measured W2(ODE, SDE)"),
                     ("log10_A_min", "smallest log10 of the Grönwall factor A"), ("log10_A_max", "largest log10 of A"),
                     ("lambda_T_max", "largest Λ(T)"), ("log10_residual_factor_max", "largest log10 of the residual factor"),
-                    ("lipschitz_m", "side of the grid of the supremum in (A2)")):
+                    ("lipschitz_m", "side of the grid of the supremum in (A2)"),
+                    ("bound_local_min", "smallest localised bound"), ("bound_local_max", "largest localised bound"),
+                    ("a5_violations", "models whose SDE density at t = 0 has a larger L² norm than the data's (A5 fails)"),
+                    ("a5_ratio_max", "largest ‖q_0‖ / ‖p_0‖ over the models")):
     _add(_name, "fp_residual_bound", "", None, _doc + " (measured when the chapter runs)")
 
 # --- the solver study --------------------------------------------------------------------------------------
@@ -306,7 +309,9 @@ def bound_summary(pieces: dict, measured_w2, lipschitz_m: int) -> dict:
     bounds = [p["bound"] for p in pieces.values()]
     log_a = [math.log10(p["A"]) for p in pieces.values()]
     inner = [math.log10(p["bound"] / math.sqrt(p["A"])) for p in pieces.values() if p["bound"] > 0]  # the factor ½(2D_T + …)^½
+    local = [p["bound_local"] for p in pieces.values()]
     return {"bound_min": float(min(bounds)), "bound_max": float(max(bounds)),
+            "bound_local_min": float(min(local)), "bound_local_max": float(max(local)),
             "measured_w2_max": float(max(float(v) for v in list(_flat(measured_w2)))),
             "log10_A_min": float(min(log_a)), "log10_A_max": float(max(log_a)),
             "lambda_T_max": float(max(float(p["Lambda"][-1]) for p in pieces.values())),

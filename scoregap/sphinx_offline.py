@@ -4,7 +4,8 @@ Jupyter Book 1 always loads sphinx-thebe, which writes the URL of the thebe "liv
 every page and a Binder configuration block, even with launch buttons off. The book is read offline and has no live
 code, so this extension disconnects sphinx-thebe's page hooks before any document is read (MathJax is served locally
 by sphinx-mathjax-offline). It also removes the cell papermill injects with a run's parameters (tagged
-`injected-parameters`, the parameter values given on the command line) from the page, as a `remove-cell` tag would.
+`injected-parameters`, the parameter values given on the command line) from the page, as a `remove-cell` tag would,
+and loads MathJax on every page (the tables of results carry inline math in their HTML).
 """
 from __future__ import annotations
 
@@ -38,6 +39,9 @@ def _source_read(app, docname, source) -> None:
 
 
 def setup(app):
+    # MathJax on every page, not only on pages with math in their source: tables and lines of results written by
+    # scoregap.display carry inline math in their HTML output (e.g. the appendix has no math of its own).
+    app.set_html_assets_policy("always")
     app.connect("builder-inited", _drop_thebe)
     app.connect("source-read", _source_read)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

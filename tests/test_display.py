@@ -190,3 +190,11 @@ def test_bare_w_r_in_library_text_is_typeset():
     h = display.html_text("ODE–SDE at w_R = 0 ≥ 3 × ODE–SDE at $w_R = 10$")
     assert "w_R" not in h.replace("\\(w_R", "")  # every w_R sits inside a math span
     assert h.count('<span class="math notranslate nohighlight">') == 2
+
+
+def test_all_empty_columns_are_left_out_and_tolerances_read_as_powers_of_ten():
+    frame = pd.DataFrame({"data set": ["mixture", "circles"], "trained on": [None, "–"], "rtol": [1e-3, 5e-4]})
+    html = display.table(frame.set_index("data set"), formats={"rtol": display.power_of_ten}).html
+    assert "trained on" not in html
+    assert [r for r in _cells(html, "td") if r] == [["10⁻³"], ["5 × 10⁻⁴"]]
+    assert display.table(frame.set_index("data set"), drop_empty=False).html.count("–") == 2

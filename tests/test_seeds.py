@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from scoregap import datasets, evaluation, metrics, provenance, seeds
+from scoregap import datasets, evaluation, losses, metrics, provenance, seeds
 from scoregap.cli import main
 from scoregap.config import make
 from scoregap.experiment import read_result, sample_seed, stable_seed
@@ -78,7 +79,7 @@ def _sample_file(path, dataset, w_r, method, x, cfg, model=None):
     hist, dropped = metrics.histogram(x)
     info = {"dataset": dataset, "w_r": float(w_r), "method": method, "n": len(x), "dropped": dropped,
             "seed": sample_seed(cfg, dataset, w_r, method), "nfe": cfg.nfe, "schedule": cfg.schedule}
-    rec = provenance.make_record("sample", cfg, {"model": model} if model else None)
+    rec = {"step": "sample", "config": cfg.to_dict(), "code": "fabricated", "inputs": {"model": provenance.file_sha256(model)} if model else {}}
     save_npz(path, hist=hist, subsample=np.asarray(x[:500], dtype=np.float32), info=np.array(repr(info)),
              record=provenance.record_array(rec))
 
@@ -88,7 +89,7 @@ def _truth_file(path, dataset, n, cfg):
     hist, dropped = metrics.histogram(x)
     info = {"dataset": dataset, "method": "truth", "n": n, "dropped": dropped, "seed": stable_seed(cfg.truth_seed, dataset, "truth")}
     save_npz(path, hist=hist, subsample=x[:500].numpy(), info=np.array(repr(info)),
-             record=provenance.record_array(provenance.make_record("truth", cfg)))
+             record=provenance.record_array({"step": "truth", "config": cfg.to_dict(), "code": "fabricated", "inputs": {}}))
 
 
 def test_thin_result_writes_a_checked_file_of_the_smaller_size(tmp_path):
@@ -163,10 +164,25 @@ def test_spread_against_the_bootstrap_of_one_network():
     assert x["bootstrap_se"] == pytest.approx(1e-3) and x["ratio"] == pytest.approx(np.std([0.04, 0.05, 0.03], ddof=1) / 1e-3)
 
 
+def _cheap_stand_ins(monkeypatch):
+    """W2², its bootstrap, sliced W2 and the FP residual replaced by cheap functions of the same inputs (the commands' plumbing is
+    under test; the real ones are tested against exact values in test_metrics, test_uncertainty and test_losses)."""
+    monkeypatch.setattr(metrics, "w2_squared", lambda a, b, points=None: float(np.abs(np.cumsum(a) - np.cumsum(b)).sum() * 1e-3))
+    monkeypatch.setattr(metrics, "sliced_w2", lambda x, y, n_projections=0, seed=0: float(np.abs(x.mean(0) - y.mean(0)).sum()))
+    monkeypatch.setattr(losses, "mean_squared_residual",
+                        lambda model, n=0, seed=0: float(sum(p.detach().abs().sum() for p in model.parameters())))
+
+    def bootstrap(ca, cb, n_boot, seed, level, workers=1):
+        v = metrics.w2_squared(ca / ca.sum(), cb / cb.sum())
+        return SimpleNamespace(low=0.9 * v, high=1.1 * v, se=0.05 * v, debiased=v)
+
+    monkeypatch.setattr(metrics, "w2_bootstrap", bootstrap)
+
+
 def test_seed_table_command_end_to_end(tmp_path, monkeypatch):
     """seed-table on fabricated files of two seeds: one row per data set, w_R and seed, the summary beside, the provenance
-    checks (a sample of another model is refused). W2² is replaced by a cheap stand-in: the plumbing is under test here."""
-    monkeypatch.setattr(metrics, "w2_squared", lambda a, b, points=None: float(np.abs(np.cumsum(a) - np.cumsum(b)).sum() * 1e-3))
+    checks (a sample of another model is refused). W2² and the FP residual are cheap stand-ins (_cheap_stand_ins)."""
+    _cheap_stand_ins(monkeypatch)
     n = 2_000
     ck_dir, folder = tmp_path / "ck", tmp_path / "seeds"
     ds = datasets.get("checker")
@@ -212,6 +228,36 @@ def test_far_points_are_the_published_networks_at_the_papers_budget():
     assert sorted(r["w_r"] for r in far) == [0.0, 10.0] and all(r["samples_seen"] == 2 * 10**10 for r in far)
     src = {(r["dataset"], r["w_r"]): r for r in pub}
     assert all(r["ode_sde"] == src[("checker", r["w_r"])]["ode_sde"] for r in far)
+
+
+def test_training_curve_command_end_to_end(tmp_path, monkeypatch):
+    """training-curve on fabricated snapshots: one row per snapshot with its step, samples seen = step × batch and the FP
+    residual of the snapshot's own weights (W2² and the FP residual: cheap stand-ins, _cheap_stand_ins)."""
+    _cheap_stand_ins(monkeypatch)
+    n = 2_000
+    folder, ck_dir = tmp_path / "curve", tmp_path / "ck"
+    ds = datasets.get("checker")
+    cfg = make("cpu", dataset="checker", w_r=10.0, seed=1, n_samples=n)
+    snaps = []
+    for k, step in enumerate((7_000, 28_000)):
+        ck = ck_dir / seeds.snapshot_name("checker", 10.0, 1, step)
+        net = PotentialMLP(width=cfg.width)
+        for p in net.parameters():  # two different networks: different FP residuals
+            p.data.mul_(1 + k)
+        save_checkpoint(ck, net.state_dict(), cfg, {"steps": step, "snapshot_of": "x.pt", "samples_seen": step * cfg.dsm_batch})
+        for m in ("ode", "sde"):
+            x = ds.sample(n, seed=10 + k).numpy() + 0.1 * np.random.default_rng(k).standard_normal((n, 2))
+            _sample_file(folder / seeds.snapshot_sample_name(ck, m), "checker", 10.0, m, x, cfg, model=ck)
+        snaps.append(ck)
+    _truth_file(folder / "truth" / "truth_checker.npz", "checker", n, make("cpu", dataset="checker", n_samples=n))
+    out = tmp_path / "training_curve.csv"
+    assert main(["training-curve", "--preset", "cpu", "--checkpoint", *map(str, snaps), "--curve-dir", str(folder),
+                 "--floor-repeats", "1", "--out", str(out), "--set", f"n_samples={n}"]) == 0
+    rows = seeds.read_rows(out)
+    assert list(rows[0])[:10] == ["dataset", "w_r", "seed", "step", "samples_seen", "ode_truth", "sde_truth", "ode_sde",
+                                  "fp_residual", "floor"]
+    assert [(r["step"], r["samples_seen"], r["seed"], r["n"]) for r in rows] == [(7_000, 7_000 * 20_000, 1, n), (28_000, 28_000 * 20_000, 1, n)]
+    assert rows[0]["fp_residual"] != rows[1]["fp_residual"] and all(np.isfinite(r["floor"]) for r in rows)
 
 
 def test_power_law_recovers_an_exact_power_law():

@@ -113,10 +113,9 @@ rule evaluate:
         unpack(evaluate_inputs),
         code=code_files("evaluate"),
     output:
-        csv="data/results/{run}/w2{grid}.csv",
+        csv=f"data/results/{{run}}/w2{GRID_SUFFIX}.csv",
     wildcard_constraints:
         run=rf"{re.escape(PRESET)}(/s[1-9][0-9]*)?",
-        grid=re.escape(GRID_SUFFIX),
     params:
         preset=PRESET,
         sets=set_args("evaluate"),
@@ -128,7 +127,7 @@ rule evaluate:
         code=CODE_HASH["evaluate"],
         upstream=lambda wc: _digest([sample_fingerprint(d, w, seed_of_run(wc.run)) for d in DATASETS for w in WS], truth_fingerprint()),
     log:
-        "logs/{run}/evaluate{grid}.log",
+        f"logs/{{run}}/evaluate{GRID_SUFFIX}.log",
     threads: THREADS["evaluate"]
     shell:
         "{PYTHON} -m scoregap evaluate --preset {params.preset} --samples-dir data/results/{wildcards.run}/samples"
