@@ -105,6 +105,6 @@ def test_no_docstring_cites_a_file_outside_the_repository():
 
 def test_a_planted_outside_citation_is_caught(tmp_path):
     f = tmp_path / "planted.py"
-    f.write_text('"""Kernel (PAPER.md, level 1); see /work/shared/x and NOWHERE.md; README.md is fine."""\n')
+    f.write_text('"""Kernel (PAPER.md, level 1); see /home/user/x and NOWHERE.md; README.md is fine."""\n')
     got = outside_citations([f])
-    assert [g.split(": ", 1)[1] for g in got] == ["PAPER.md", "/work/", "NOWHERE.md"]
+    assert [g.split(": ", 1)[1] for g in got] == ["PAPER.md", "/home/", "NOWHERE.md"]
