@@ -103,11 +103,7 @@ def file_sha256(path) -> str:
         fields = side.read_text().split()
         if fields:
             return fields[0]
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return content_sha256(path)
 
 
 def make_record(step: str, config: ExperimentConfig | None, inputs: dict | None = None, **extra) -> dict:
@@ -143,11 +139,38 @@ def read_record(path, arrays: dict | None = None) -> dict | None:
     return None
 
 
+def content_sha256(path) -> str:
+    """The sha256 of a file's bytes (never a sidecar's word for it)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def write_record(path, record: dict) -> None:
-    """Write `<file>.record.json` (atomically)."""
+    """Write `<file>.record.json` (atomically), with the file's own sha256 (`sha256`) as written."""
     from .results import write_json
 
-    write_json(sidecar(path), record)
+    write_json(sidecar(path), {**record, "sha256": content_sha256(path)})
+
+
+def check_table(path) -> None:
+    """Refuse (ValueError, one line naming the file and the fix) a table without its `<file>.record.json` or whose bytes
+    are not the ones its record names (`sha256`)."""
+    path = Path(path)
+    fix = (f"remake it with the command that writes it (its record's `command`, data/README.md), or restore the shipped "
+           f"table and its record from git (`git checkout -- {path} {sidecar(path)}`)")
+    record = read_record(path)
+    if record is None:
+        raise ValueError(f"{path} has no record ({sidecar(path).name}: what made it and its sha256), so it is not read; {fix}")
+    want = record.get("sha256")
+    if not want:
+        raise ValueError(f"{path}: its record {sidecar(path).name} holds no sha256 of the table, so it is not read; {fix}")
+    got = content_sha256(path)
+    if got != want:
+        raise ValueError(f"{path} is not the table its record names (sha256 {got[:12]}…, recorded {want[:12]}…): "
+                         f"it was changed after it was written; {fix}")
 
 
 def config_differences(saved: dict, config: ExperimentConfig, fields=RESUME_FIELDS) -> list[str]:
@@ -245,6 +268,10 @@ def backfill(path, config: ExperimentConfig, method: str, inputs: dict | None = 
     return True
 
 
+SHIPPED_RESULT_FOLDERS = ("samples", "samples_1m", "truth")
+"""Folders of data/results/{cpu,published} that hold the grid's sample and truth files written before records existed."""
+
+
 def backfill_shipped(root=PACKAGE.parent) -> list[Path]:
     """Records of the shipped cpu and published sample/truth files (data/results/{cpu,published}); returns those written."""
     import ast
@@ -255,7 +282,8 @@ def backfill_shipped(root=PACKAGE.parent) -> list[Path]:
     root = Path(root)
     written = []
     for folder, models in (("cpu", "data/checkpoints/cpu"), ("published", None)):
-        for f in sorted((root / "data" / "results" / folder).glob("*/*.npz")):
+        # the grid's folders only (not seeds/, curve/: their files carry their records inside)
+        for f in sorted(f for sub in SHIPPED_RESULT_FOLDERS for f in (root / "data" / "results" / folder / sub).glob("*.npz")):
             info = ast.literal_eval(str(load_npz(f)["info"]))
             d, method = info["dataset"], info["method"]
             if method == "truth":
@@ -269,6 +297,63 @@ def backfill_shipped(root=PACKAGE.parent) -> list[Path]:
     return written
 
 
+_GRID_CHECKPOINTS = "data/checkpoints/cpu/{model}.pt"
+SHIPPED_TABLES = {
+    "data/results/cpu/w2.csv": (
+        "evaluate", {"n_samples": 1_000_000},
+        "python -m scoregap evaluate --preset cpu --set n_samples=1000000 --samples-dir data/results/cpu/samples "
+        "--truth-dir data/results/cpu/truth --checkpoint-dir data/checkpoints/cpu --dataset blob circles2 checker "
+        "--w-r 0.0 0.1 1.0 10.0 --bootstrap 8 --out data/results/cpu/w2.csv --threads 2",
+        ("data/results/cpu/samples/{model}_ode.npz", "data/results/cpu/samples/{model}_sde.npz", _GRID_CHECKPOINTS,
+         "data/results/cpu/truth/truth_{dataset}.npz")),
+    "data/results/published/w2.csv": (
+        "evaluate", {"n_samples": 1_000_000},
+        "python -m scoregap evaluate --preset cpu --published $SCOREGAP_REFERENCE_DIR --samples-dir "
+        "data/results/published/samples --truth-dir data/results/published/truth --dataset blob circles2 checker "
+        "--bootstrap 8 --bootstrap-seed 0 --out data/results/published/w2.csv --threads 1",
+        ("data/results/published/samples/{model}_ode.npz", "data/results/published/samples/{model}_sde.npz",
+         "data/results/published/truth/truth_{dataset}.npz")),
+    "data/results/cpu/solver_study.csv": (
+        "solver_study", {"dataset": "checker"},
+        "python -m scoregap solver-study --checkpoint data/checkpoints/cpu/checker_w0.0.pt "
+        "data/checkpoints/cpu/checker_w10.0.pt --n-samples 20000 --threads 1 --out data/results/cpu/solver_study.csv",
+        ("data/checkpoints/cpu/checker_w0.0.pt", "data/checkpoints/cpu/checker_w10.0.pt")),
+    "data/results/residuals.csv": (
+        "residuals", {},
+        "python -m scoregap residuals --checkpoint-dir data/checkpoints/cpu --published $SCOREGAP_REFERENCE_DIR "
+        "--out data/results/residuals.csv",
+        (_GRID_CHECKPOINTS,)),
+    "data/results/gaussian_bound.csv": (
+        None, {}, "python -m scoregap bound --out data/results/gaussian_bound.csv", ()),
+}
+"""Shipped table (repository path) → (its step, the `cpu` preset's overrides it ran with, the command that made it (data/README.md,
+the workflow's rules), its shipped inputs ({model}, {dataset} over the paper's grid))."""
+TABLE_BACKFILLED = ("record written after the table, without recomputing it: the command and settings that made it, the sha256 of "
+                    "its shipped inputs as shipped and of the table itself; the code hash was not recorded at the time")
+
+
+def backfill_tables(root=PACKAGE.parent) -> list[Path]:
+    """Records (`<table>.record.json`) of the shipped tables that have none (SHIPPED_TABLES), without recomputing them;
+    returns those written."""
+    from .config import W_R_VALUES, make, model_name
+    from .datasets import PAPER_NAMES
+
+    root = Path(root)
+    written = []
+    for rel, (step, overrides, command, patterns) in SHIPPED_TABLES.items():
+        path = root / rel
+        if not path.is_file() or read_record(path) is not None:
+            continue
+        names = dict.fromkeys(p.format(model=model_name(d, w), dataset=d) for p in patterns for d in PAPER_NAMES for w in W_R_VALUES)
+        inputs = {n: file_sha256(root / n) for n in names if (root / n).is_file()}
+        if "$SCOREGAP_REFERENCE_DIR" in command:
+            inputs["published networks"] = "the authors' release (not shipped)"
+        write_record(path, {"step": step, "config": make("cpu", **overrides).to_dict() if step else None, "code": None,
+                            "command": command, "inputs": inputs, "backfilled": TABLE_BACKFILLED})
+        written.append(path)
+    return written
+
+
 if __name__ == "__main__":  # python -m scoregap.provenance: records of the shipped files
-    for _f in backfill_shipped():
+    for _f in backfill_shipped() + backfill_tables():
         print(sidecar(_f))
