@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import datasets, losses, metrics
+from . import datasets, losses, metrics, provenance
 from .config import W_R_VALUES, model_name
 from .experiment import read_result, stable_seed, write_rows
 from .results import load_checkpoint
@@ -173,7 +173,8 @@ def write_table(rows: list[dict], out: Path) -> None:
 
 
 def read_table(path) -> list[dict]:
-    """Rows of a long-form CSV with numbers parsed."""
+    """Rows of a long-form CSV with numbers parsed, after checking it against its record (provenance.check_table)."""
+    provenance.check_table(path)
     rows = []
     with open(path) as f:
         for r in csv.DictReader(f):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import config, datasets, metrics
+from . import config, datasets, metrics, provenance
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = "cpu"
@@ -51,12 +51,13 @@ def _num(v: str):
 
 
 def _rows(root: Path, rel: str) -> list[dict]:
+    provenance.check_table(Path(root) / rel)
     with open(Path(root) / rel) as f:
         return [{k: _num(v) for k, v in r.items()} for r in csv.DictReader(f)]
 
 
 def read_rows(rel: str, root: Path = ROOT) -> list[dict]:
-    """Rows of a shipped CSV (repository-relative path), numbers parsed, text kept."""
+    """Rows of a shipped CSV (repository-relative path; checked against its record), numbers parsed, text kept."""
     return _rows(root, rel)
 
 

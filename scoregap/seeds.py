@@ -226,7 +226,8 @@ def seed_row(dataset: str, w_r: float, seed: int, ode, sde, truth, checkpoint, b
 
 
 def read_rows(path) -> list[dict]:
-    """Rows of a seed table, summary or training curve with numbers parsed (dataset stays a string; seed, n, step ints)."""
+    """Rows of a seed table, summary or training curve (checked against its record) with numbers parsed (dataset stays a string; seed, n, step ints)."""
+    provenance.check_table(path)
     ints = {"seed", "n", "step", "seeds", "samples_seen", "dropped_ode", "dropped_sde", "bootstrap", "bootstrap_seed"}
     rows = []
     with open(path) as f:

@@ -168,9 +168,12 @@ def study(scores: list[str], dataset: str, n: int, out: Path | None = None, floo
 
 
 def read(path) -> list[dict]:
-    """Rows of a solver-study CSV with numbers parsed (text columns kept)."""
+    """Rows of a solver-study CSV with numbers parsed (text columns kept), after checking it against its record."""
     import csv
 
+    from .provenance import check_table
+
+    check_table(path)
     text = {"score", "dataset", "solver", "schedule"}
     with open(path) as f:
         return [{k: (v if k in text else float(v)) for k, v in r.items()} for r in csv.DictReader(f)]

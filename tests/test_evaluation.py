@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scoregap import evaluation, experiment, metrics
+from scoregap import evaluation, experiment, metrics, provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = ROOT / "data" / "results" / "cpu"
@@ -119,6 +119,7 @@ def test_table_roundtrip_and_pivot(tmp_path):
     rows = [{**{f: 0.0 for f in evaluation.TABLE_FIELDS}, "dataset": d, "w_r": w, "ode_sde": i + 0.5}
             for i, (d, w) in enumerate([("blob", 0.0), ("checker", 10.0)])]
     evaluation.write_table(rows, tmp_path / evaluation.TABLE_FILE)
+    provenance.write_record(tmp_path / evaluation.TABLE_FILE, {"step": "evaluate"})  # read_table reads recorded tables only
     back = evaluation.read_table(tmp_path / evaluation.TABLE_FILE)
     p = evaluation.pivot(back, "ode_sde", w_values=(0.0, 10.0), names=("blob", "checker"))
     assert p[0, 0] == 0.5 and p[1, 1] == 1.5 and np.isnan(p[0, 1])
