@@ -238,9 +238,21 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def grid_checkpoints(folder) -> list[Path]:
+    """The seed-0 checkpoints of the paper's grid in a folder (`<dataset>_w<w_R>.pt`, config.model_name): never a seed
+    study's `_s<seed>.pt`, a training snapshot's `.step<k>.pt` or a saved state's `.state.pt`."""
+    names = [Path(folder) / f"{model_name(d, w)}.pt" for d in datasets.PAPER_NAMES for w in W_R_VALUES]
+    return [p for p in names if p.is_file()]
+
+
 def cmd_residuals(args) -> int:
+    _config(args)  # validates --preset/--set (residuals take their sizes from --n-x, --n-t)
     jobs = []
-    for ck in sorted(Path(args.checkpoint_dir).glob("*_w*.pt")) if args.checkpoint_dir else []:
+    checkpoints = grid_checkpoints(args.checkpoint_dir) if args.checkpoint_dir else []
+    if args.checkpoint_dir and not checkpoints:
+        raise ValueError(f"--checkpoint-dir {args.checkpoint_dir} holds none of the grid's checkpoints <dataset>_w<w_R>.pt "
+                         f"(data sets {', '.join(datasets.PAPER_NAMES)}, w_R {', '.join(map(str, W_R_VALUES))})")
+    for ck in checkpoints:
         model, mcfg, _ = load_checkpoint(ck)
         jobs.append(("ours", mcfg.dataset, mcfg.w_r, model))
     if args.published:
@@ -249,11 +261,14 @@ def cmd_residuals(args) -> int:
                 jobs.append(("published", d, float(w), load_published(evaluation.published_weights_file(args.published, d, w))))
     if not jobs:
         raise ValueError("nothing to do: give --checkpoint-dir and/or --published")
-    _config(args)  # validates --preset/--set (residuals take their sizes from --n-x, --n-t)
-    check_outputs([Path(args.out)], sorted(Path(args.checkpoint_dir).glob("*_w*.pt")) if args.checkpoint_dir else [])
+    check_outputs([Path(args.out), provenance.sidecar(args.out)], checkpoints)
     rows = experiment.residual_rows(jobs, n_x=args.n_x, n_t=args.n_t)
     refuse_nonfinite(rows, ("total", "time_only", "centred", "score_form"), "--out")
     experiment.write_rows(rows, experiment.RESIDUAL_FIELDS, Path(args.out))
+    inputs = {str(f): f for f in checkpoints}
+    if args.published:
+        inputs["published networks"] = "the authors' release (--published; not hashed)"
+    provenance.write_record(args.out, provenance.make_record("residuals", _config(args), inputs, n_x=args.n_x, n_t=args.n_t))
     for r in rows:
         print(f"{r['source']:<10}{model_name(r['dataset'], r['w_r']):<16} total {r['total']:.4g}  time-only {r['time_only']:.4g} "
               f"({r['time_only'] / r['total']:.0%})  centred {r['centred']:.4g}  score-form {r['score_form']:.4g}")
@@ -264,13 +279,14 @@ def cmd_bound(args) -> int:
     from . import gaussian
 
     _config(args)  # validates --preset/--set (the bound is exact: no sizes)
-    check_outputs([Path(args.out)])
+    check_outputs([Path(args.out), provenance.sidecar(args.out)])
     rows = []
     for s in gaussian.family():
         g, b = gaussian.gap(s), gaussian.coupling_bound(s)
         rows.append({"member": s.label, "gap_w2": g, "bound": b, "ratio": b / g if g > 0 else float("nan")})
         print(f"{s.label:<26} W2(ODE, SDE) {g:.5f}   bound {b:.5f}   bound/gap {rows[-1]['ratio']:.3g}")
     experiment.write_rows(rows, ("member", "gap_w2", "bound", "ratio"), Path(args.out))
+    provenance.write_record(args.out, {"step": "bound", "config": None, "code": None, "inputs": {}})
     return 0
 
 
@@ -279,6 +295,10 @@ def cmd_solver_study(args) -> int:
     rows = solver_study.study(scores, args.dataset, args.n_samples, out=Path(args.out), floor_repeats=args.floor_repeats, seed=args.seed,
                               progress=not args.no_progress, steps=args.steps, heun_steps=args.heun_steps, paper_nfe=args.paper_nfe,
                               rtols=args.rtol)
+    provenance.write_record(args.out, provenance.make_record(
+        "solver_study", None, {str(f): Path(f) for f in args.checkpoint}, dataset=args.dataset, n_samples=args.n_samples,
+        exact=args.exact, seed=args.seed, floor_repeats=args.floor_repeats, steps=args.steps, heun_steps=args.heun_steps,
+        paper_nfe=args.paper_nfe, rtol=args.rtol))
     print(f"W2² ×10³ at n = {args.n_samples} (floor {1e3 * rows[0]['floor']:.3g} ± {1e3 * rows[0]['floor_std']:.2g}); "
           "ODE–SDE: each ODE against the finest SDE, each SDE against the reference ODE")
     for r in rows:
