@@ -163,6 +163,7 @@ def test_cli_writes_the_csv(tmp_path, capsys):
         rows = list(csv.DictReader(f))
     assert tuple(rows[0]) == solver_study.FIELDS and len(rows) == 6
     assert {r["solver"] for r in rows} == {"euler", "heun", "dopri5", "em"}
+    assert len(solver_study.read(out)) == 6  # with the record its reader checks
     assert "W2²" in capsys.readouterr().out
     assert cli.main(["solver-study", "--dataset", "gaussian", "--rtol", "0", "--out", str(out)]) == 2
     with pytest.raises(SystemExit):
