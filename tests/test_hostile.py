@@ -335,12 +335,13 @@ def test_sampling_draws_the_prior_per_batch(monkeypatch):
     whole = samplers.sample(lambda x, t: -2 * x, n, method="sde", nfe=2, schedule="uniform", seed=4, batch_size=50_000,
                             progress=False, x_T=sde.sample_prior(n, generator=torch.Generator().manual_seed(4)))
     sizes = []
-    real = sde.sample_prior
-    monkeypatch.setattr(sde, "sample_prior", lambda m, **k: sizes.append(m) or real(m, **k))
+    cls = type(sde.OU)  # the samplers draw x_T through the forward SDE's own prior
+    real = cls.sample_prior
+    monkeypatch.setattr(cls, "sample_prior", lambda self, m, **k: sizes.append(m) or real(self, m, **k))
     blocks = samplers.sample(lambda x, t: -2 * x, n, method="ode", nfe=2, schedule="uniform", seed=4, batch_size=50_000, progress=False)
     assert max(sizes) <= block + 7
     ode_whole = samplers.sample(lambda x, t: -2 * x, n, method="ode", nfe=2, schedule="uniform", seed=4, batch_size=50_000, progress=False,
-                                x_T=real(n, generator=torch.Generator().manual_seed(4)))
+                                x_T=real(sde.OU, n, generator=torch.Generator().manual_seed(4)))
     assert torch.equal(blocks, ode_whole) and whole.shape == (n, 2)
 
 
