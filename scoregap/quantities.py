@@ -41,6 +41,8 @@ class Quantity:
     source: str
     compute: Callable[[Path], float | int | str] | None
     doc: str
+    text: bool = False
+    """A word or phrase measured at run time (a name, a verdict), not a number."""
 
 
 def _num(v: str):
@@ -147,10 +149,10 @@ def second_core_gain(root: Path, op: str, which: str = "fast") -> float:
 REGISTRY: dict[str, Quantity] = {}
 
 
-def _add(name: str, chapter: str, source: str, compute, doc: str) -> None:
+def _add(name: str, chapter: str, source: str, compute, doc: str, text: bool = False) -> None:
     if name in REGISTRY:
         raise ValueError(f"quantity {name!r} defined twice")
-    REGISTRY[name] = Quantity(name, chapter, source, compute, doc)
+    REGISTRY[name] = Quantity(name, chapter, source, compute, doc, text)
 
 
 # --- the neural score: training schedule and budget (configuration presets) ---------------------------------
@@ -396,7 +398,8 @@ for _n, _doc in (("train_steps", "training steps per model"), ("sde_name", "forw
                  ("checker_floor", "the floor of that diagnosis"), ("checker_n", "its samples per sampler"),
                  ("checker_ref", "the shipped table's ODE–SDE W2² of the same network"), ("checker_ref_n", "that table's n"),
                  ("checker_agrees", "whether the live diagnosis agrees with the table")):
-    _add(_n, "diagnose", "", None, f"{_doc} (measured when the chapter runs)")
+    _add(_n, "diagnose", "", None, f"{_doc} (measured when the chapter runs)",
+         text=_n in ("sde_name", "checker_source", "checker_agrees"))
 _add("published_gap", "diagnose", PUBLISHED_W2,
      lambda root: next(float(r["ode_sde"]) for r in _rows(root, PUBLISHED_W2) if r["dataset"] == "checker" and float(r["w_r"]) == 0.0),
      "ODE–SDE W2² of the authors' checkerboard network, w_R = 0, in our evaluation at 10⁶ samples")

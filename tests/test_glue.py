@@ -53,7 +53,10 @@ def glue_mismatches(chapter: str, glued: dict, root: Path = ROOT) -> list[str]:
             bad.append(f"{chapter}: glued {name!r} is not a registered quantity of this chapter (scoregap/quantities.py)")
             continue
         if q.compute is None:
-            if not (isinstance(value, (int, float)) and math.isfinite(value)):
+            if q.text:
+                if not (isinstance(value, str) and value.strip()):
+                    bad.append(f"{chapter}: {name} = {value!r} measured at run time is not a non-empty phrase")
+            elif not (isinstance(value, (int, float)) and math.isfinite(value)):
                 bad.append(f"{chapter}: {name} = {value!r} measured at run time is not a finite number")
             continue
         expected = quantities.compute(name, root)
