@@ -89,6 +89,12 @@ CHECK_SCRIPT = """
       if (hidden && el.scrollWidth > el.clientWidth + 1 && el.clientWidth > 0) out.clipped.push(desc(el) + ' (overflow hidden)');
       else if (s.textOverflow === 'ellipsis' && el.scrollWidth > el.clientWidth + 1) out.clipped.push(desc(el) + ' (CSS ellipsis)');
     });
+    art.querySelectorAll('mjx-container[display="true"]').forEach(function (el) {  // a display equation must fit
+      var box = el.parentElement, inner = el.firstElementChild, r = el.getBoundingClientRect();
+      var cut = el.scrollWidth > el.clientWidth + 1 || (box && box.scrollWidth > box.clientWidth + 1)
+                || (inner && inner.getBoundingClientRect().width > r.width + 1);
+      if (cut) out.clipped.push(desc(el) + ' (display equation wider than the column: break it with aligned)');
+    });
     art.querySelectorAll('td, th').forEach(function (el) {
       if (/(…|\\.\\.\\.)\\s*$/.test(el.textContent)) out.clipped.push(desc(el) + ' (cut with …)');
     });
