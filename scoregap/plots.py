@@ -750,9 +750,10 @@ def diagnosis(hists: Mapping[str, np.ndarray], residual_field: np.ndarray, box: 
     ax[1].set_title(r"$p^{\mathrm{SDE}}_\theta$")
     show(ax[2], dat_i, n, cmap=CMAP, vmin=0.0, vmax=vmax)
     ax[2].set_title("data")
-    im = show(ax[3], diff, n, cmap=DIVERGING, norm=colors.SymLogNorm(linthresh=max(amax * 1e-2, 1e-7), vmin=-amax, vmax=amax, base=10))
+    lt = max(amax * 1e-2, 1e-7)
+    im = show(ax[3], diff, n, cmap=DIVERGING, norm=colors.SymLogNorm(linthresh=lt, vmin=-amax, vmax=amax, base=10))
     ax[3].set_title(r"$p^{\mathrm{ODE}}_\theta - p^{\mathrm{SDE}}_\theta$ (symlog)")
-    fig.colorbar(im, ax=ax[3], shrink=0.85)
+    fig.colorbar(im, ax=ax[3], shrink=0.85, ticks=_symlog_ticks(lt, amax))
     field = np.asarray(residual_field, float)
     pos = field[field > 0]
     lo, hi = (float(pos.min()), float(pos.max())) if pos.size else (1e-3, 1.0)

@@ -198,3 +198,15 @@ def test_all_empty_columns_are_left_out_and_tolerances_read_as_powers_of_ten():
     assert "trained on" not in html
     assert [r for r in _cells(html, "td") if r] == [["10⁻³"], ["5 × 10⁻⁴"]]
     assert display.table(frame.set_index("data set"), drop_empty=False).html.count("–") == 2
+
+
+def test_diagnosis_difference_colour_bar_ticks_do_not_crowd_zero():
+    rng = np.random.default_rng(1)
+    n = 64
+    data = rng.random(n * n)
+    data /= data.sum()
+    ode = data + 1e-4 * rng.standard_normal(n * n)  # a difference four decades below 1: ticks inside the linear range crowd 0
+    fig = plots.diagnosis({"ode": ode, "sde": data.copy(), "data": data}, rng.random((8, 8)) + 0.1)
+    cbar = fig.axes[5]  # the colour bar of the ODE − SDE panel
+    ticks = [t for t in cbar.get_yticklabels() if t.get_text()]
+    assert len(ticks) >= 3 and _overlaps(fig, ticks) == []
