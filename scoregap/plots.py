@@ -683,14 +683,24 @@ def seed_spread(rows: Sequence[Mapping], datasets: Sequence[str], w_values: Sequ
     return fig
 
 
-def gap_along_training(curve: Sequence[Mapping], far: Sequence[Mapping], w_values: Sequence[float], scale: float = 1e3) -> Figure:
+def gap_along_training(curve: Sequence[Mapping], far: Sequence[Mapping], w_values: Sequence[float], scale: float = 1e3,
+                       fits: Sequence[Mapping] = ()) -> Figure:
     """W2² ODE–truth, SDE–truth, ODE–SDE (top) and the FP residual (bottom) of snapshots against the training samples seen
     (log–log), one column per w_R; filled markers: the snapshots, open markers: the authors' networks (`far`) at the
-    paper's budget; grey dashes: the Monte Carlo floor at the snapshots' n."""
+    paper's budget; grey dashes: the Monte Carlo floor at the snapshots' n; dotted: the power laws of `fits`
+    (seeds.budget_extrapolation rows), from their first fitted snapshot to the paper's budget."""
     pal = _palette(len(SEED_DISTANCES))
     marks = ("o", "s", "D")
     fig, axes = plt.subplots(2, len(w_values), figsize=(3.5 * len(w_values), 5.2), constrained_layout=True, squeeze=False,
                              sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+
+    def extrapolation(ax, w, column, factor, color):
+        for f in fits:
+            if float(f["w_r"]) == float(w) and f["column"] == column:
+                x = np.geomspace(float(f["fit_from"]), float(f["budget"]), 20)
+                y = float(f["predicted"]) * (x / float(f["budget"])) ** float(f["exponent"])
+                ax.plot(x, y * factor, ls=":", lw=1.0, color=color, label=None)
+
     for j, w in enumerate(w_values):
         top, bottom = axes[0, j], axes[1, j]
         sel = sorted((r for r in curve if float(r["w_r"]) == float(w)), key=lambda r: r["samples_seen"])
@@ -698,18 +708,25 @@ def gap_along_training(curve: Sequence[Mapping], far: Sequence[Mapping], w_value
         x = np.array([float(r["samples_seen"]) for r in sel])
         for k, c in enumerate(SEED_DISTANCES):
             top.plot(x, [float(r[c]) * scale for r in sel], marker=marks[k], color=pal[k], ms=4.5, lw=1.1, label=SEED_DISTANCES[c])
+            extrapolation(top, w, c, scale, pal[k])
             for r in fa:
                 top.plot(float(r["samples_seen"]), float(r[c]) * scale, marker=marks[k], mfc="none", color=pal[k], ms=7, ls="none",
                          label="authors' networks" if k == 0 and j == 0 else None)
         if sel and np.isfinite(float(sel[0]["floor"])):
             top.axhline(float(sel[0]["floor"]) * scale, color="0.5", lw=0.8, ls="--", label="MC floor (snapshots' n)")
         bottom.plot(x, [float(r["fp_residual"]) for r in sel], marker="o", color="0.2", ms=4.5, lw=1.1, label="snapshots")
+        extrapolation(bottom, w, "fp_residual", 1.0, "0.2")
         for r in fa:
             bottom.plot(float(r["samples_seen"]), float(r["fp_residual"]), marker="o", mfc="none", color="0.2", ms=7, ls="none")
         _loglog_axes(top, "", rf"$10^{{{int(round(np.log10(scale)))}}}\,W_2^2$" if scale != 1 else r"$W_2^2$")
         _loglog_axes(bottom, "training samples seen (steps × batch)", "FP residual")
+        for a in (top, bottom):  # less than a decade on an axis: label only the minor ticks at 2 and 5 × 10^k
+            a.yaxis.set_minor_formatter(_minor_log_labels)
         top.set_title(f"{label(sel[0]['dataset']) if sel else ''}, {W_LABEL} = {float(w):g}")
-    axes[0, 0].legend(fontsize=7)
+    if fits:
+        axes[0, 0].plot([], [], ls=":", color="0.3", label="power law (last 3) → paper's budget")
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside lower center", ncol=3, fontsize=7, frameon=False)
     return fig
 
 

@@ -346,6 +346,32 @@ def power_law(curve_rows: list[dict], dataset: str, w_r: float, column: str, las
             "predicted": float(np.exp(icpt + slope * np.log(budget))), "budget": budget}
 
 
+def budget_extrapolation(curve_rows: list[dict], far_rows: list[dict], columns=(*evaluation.W2_COLUMNS, "fp_residual"),
+                         last: int = 3) -> list[dict]:
+    """Per model of the curve and column: the value at our last snapshot, the power law's prediction at the paper's
+    budget (power_law over the `last` snapshots), the authors' network there (far_points), the ratio authors / predicted,
+    and `share`: the fraction of the log-distance from our last snapshot to the authors' value that the extrapolated
+    budget covers (1: the budget accounts for the whole difference; > 1: the power law overshoots); `floor`: the Monte
+    Carlo floor of the last snapshot (a distance within a few floors of it is partly the floor's); `fit_from`, `budget`:
+    the samples seen of the first fitted snapshot and of the paper's training (the power law's range)."""
+    out = []
+    for key in dict.fromkeys((r["dataset"], float(r["w_r"])) for r in curve_rows):
+        sel = sorted((r for r in curve_rows if (r["dataset"], float(r["w_r"])) == key), key=lambda r: r["samples_seen"])
+        far = next((r for r in far_rows if (r["dataset"], float(r["w_r"])) == key), None)
+        if far is None or len(sel) < 2:
+            continue
+        for c in columns:
+            fit = power_law(curve_rows, key[0], key[1], c, last=last)
+            ours, authors = float(sel[-1][c]), float(far[c])
+            gap = np.log(ours / authors)
+            out.append({"dataset": key[0], "w_r": key[1], "column": c, "last": ours, "predicted": fit["predicted"],
+                        "authors": authors, "exponent": fit["exponent"], "points": fit["points"],
+                        "ratio": authors / fit["predicted"], "floor": float(sel[-1].get("floor", float("nan"))),
+                        "fit_from": float(sel[-fit["points"]]["samples_seen"]), "budget": fit["budget"],
+                        "share": float(np.log(ours / fit["predicted"]) / gap) if gap != 0 else float("nan")})
+    return out
+
+
 # ---------------------------------------------------------------------------------------------- what exists
 
 def status(root, preset: str = "cpu", config: SeedStudy | None = None) -> dict:

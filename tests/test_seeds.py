@@ -268,6 +268,19 @@ def test_power_law_recovers_an_exact_power_law():
         seeds.power_law(rows[:1], "checker", 0.0, "ode_sde")
 
 
+def test_budget_extrapolation_of_an_exact_power_law():
+    budget = seeds.paper_budget()["samples_seen"]
+    rows = [{"dataset": "checker", "w_r": 0.0, "samples_seen": s, "ode_sde": 3.0 * s ** -0.5} for s in (1e8, 2e8, 4e8, 8e8)]
+    on_law = {"dataset": "checker", "w_r": 0.0, "ode_sde": 3.0 * budget ** -0.5}
+    half_way = {**on_law, "ode_sde": 3.0 * (8e8 * budget) ** -0.25}  # the geometric midpoint of last and predicted
+    (e,) = seeds.budget_extrapolation(rows, [on_law], columns=("ode_sde",))
+    assert e["ratio"] == pytest.approx(1.0) and e["share"] == pytest.approx(1.0) and e["exponent"] == pytest.approx(-0.5)
+    assert e["last"] == rows[-1]["ode_sde"] and e["points"] == 3
+    (h,) = seeds.budget_extrapolation(rows, [half_way], columns=("ode_sde",))
+    assert h["share"] == pytest.approx(2.0)  # the power law goes twice as far (in log) as the authors' network
+    assert seeds.budget_extrapolation(rows, [{**on_law, "w_r": 10.0}], columns=("ode_sde",)) == []  # no far point
+
+
 def test_study_configuration_is_checked():
     st = seeds.study(seeds=[1, 2], w_r=[0, 10])
     assert st.all_seeds == (0, 1, 2) and len(st.models()) == 12 and st.w_r == (0.0, 10.0)
@@ -348,3 +361,25 @@ def test_a_corrupt_thinned_file_is_refused(tmp_path):
     out.write_bytes(out.read_bytes()[:-3] + b"xyz")
     with pytest.raises(CorruptFileError):
         read_result(out)
+
+
+def test_training_curve_figure_draws_the_power_law_to_the_papers_budget():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from scoregap import plots
+
+    budget = seeds.paper_budget()["samples_seen"]
+    law = {c: 3.0 for c in (*evaluation.W2_COLUMNS, "fp_residual")}
+    curve = [{"dataset": "checker", "w_r": 0.0, "seed": 1, "step": k, "samples_seen": k * 20_000, "floor": 1e-3,
+              **{c: a * (k * 20_000) ** -0.5 for c, a in law.items()}} for k in (7000, 14000, 21000, 28000)]
+    far = [{"dataset": "checker", "w_r": 0.0, "seed": -1, "samples_seen": budget, **{c: a * budget ** -0.5 for c, a in law.items()}}]
+    fits = seeds.budget_extrapolation(curve, far)
+    fig = plots.gap_along_training(curve, far, [0.0], fits=fits)
+    dotted = [ln for ax in fig.axes for ln in ax.get_lines() if ln.get_linestyle() == ":" and len(ln.get_xdata())]
+    assert len(dotted) == len(fits) == 4
+    for ln in dotted:  # each ends on the authors' point, which lies on the law
+        assert ln.get_xdata()[-1] == pytest.approx(budget)
+        y = ln.get_ydata()[-1]
+        assert y == pytest.approx(3.0 * budget ** -0.5) or y == pytest.approx(1e3 * 3.0 * budget ** -0.5)
+    matplotlib.pyplot.close(fig)
