@@ -3,6 +3,9 @@ every seed and on the seed means, the training curve, and the shipped tables (co
 from __future__ import annotations
 
 import math
+import os
+import shutil
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -383,3 +386,26 @@ def test_training_curve_figure_draws_the_power_law_to_the_papers_budget():
         y = ln.get_ydata()[-1]
         assert y == pytest.approx(3.0 * budget ** -0.5) or y == pytest.approx(1e3 * 3.0 * budget ** -0.5)
     matplotlib.pyplot.close(fig)
+
+
+def test_the_workflow_counts_the_shipped_study_files_as_up_to_date(tmp_path):
+    """In a copy of the repository with the shipped files (code newest, as after a clone), the training curve needs
+    nothing, and the target `seed_study` trains exactly the missing models (none once all are shipped)."""
+    from test_workflow import copy_repo, job_counts, smk
+
+    root = copy_repo(tmp_path / "repo")
+    for rel in ("data/checkpoints/cpu", "data/results/cpu"):
+        shutil.copytree(ROOT / rel, root / rel)
+    now = time.time()
+    for f in (root / "scoregap").rglob("*.py"):
+        os.utime(f, (now, now))
+    st = seeds.status(ROOT)
+    if st["curve"]:
+        out = smk(root, "-n", f"data/results/cpu/{seeds.CURVE_FILE}", "--config", "preset=cpu")
+        assert "Nothing to be done" in out, out[-3000:]
+    counts = job_counts(smk(root, "-n", "seed_study", "--config", "preset=cpu"))
+    assert counts.get("train", 0) + counts.get("train_snapshots", 0) == len(st["missing"])
+    if st["curve"]:
+        assert not {"curve_sample", "curve_truth", "training_curve"} & set(counts)
+    if not st["missing"] and st["seed_table"] and st["curve"]:
+        assert counts == {}
