@@ -409,3 +409,7 @@ def test_the_workflow_counts_the_shipped_study_files_as_up_to_date(tmp_path):
         assert not {"curve_sample", "curve_truth", "training_curve"} & set(counts)
     if not st["missing"] and st["seed_table"] and st["curve"]:
         assert counts == {}
+    # the study's settings on the command line are read as in config/config.yaml (numbers, not strings)
+    study = seeds.SeedStudy()
+    inline = f"seed_study={{seeds: {list(study.seeds)}, w_r: {list(study.w_r)}}}"
+    assert job_counts(smk(root, "-n", "seed_study", "--config", "preset=cpu", inline)) == counts

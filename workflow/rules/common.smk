@@ -22,6 +22,8 @@ import os
 import re
 import shlex
 
+import yaml
+
 from snakemake.exceptions import WorkflowError
 from snakemake.io import _IOFile
 
@@ -40,6 +42,25 @@ def _fail(msg):
 
 
 # --- configuration ---------------------------------------------------------------------------------
+def _typed(value):
+    """`--config 'seed_study={seeds: [1, 2]}'` arrives with its leaves as strings ('1'): numbers and booleans become
+    what they read as in YAML, before the schema checks their types."""
+    if isinstance(value, dict):
+        return {k: _typed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_typed(v) for v in value]
+    if isinstance(value, str):
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        return parsed if isinstance(parsed, (int, float, bool)) else value
+    return value
+
+
+if isinstance(config.get("seed_study"), dict):
+    config["seed_study"] = _typed(config["seed_study"])
+
 # The keys and their types: workflow/schemas/config.schema.yaml (an unknown or misspelled key is an error).
 try:
     validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
