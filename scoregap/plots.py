@@ -720,8 +720,9 @@ def gap_along_training(curve: Sequence[Mapping], far: Sequence[Mapping], w_value
             bottom.plot(float(r["samples_seen"]), float(r["fp_residual"]), marker="o", mfc="none", color="0.2", ms=7, ls="none")
         _loglog_axes(top, "", rf"$10^{{{int(round(np.log10(scale)))}}}\,W_2^2$" if scale != 1 else r"$W_2^2$")
         _loglog_axes(bottom, "training samples seen (steps × batch)", "FP residual")
-        for a in (top, bottom):  # less than a decade on an axis: label only the minor ticks at 2 and 5 × 10^k
-            a.yaxis.set_minor_formatter(_minor_log_labels)
+        for a in (top, bottom):  # about a decade or less on an axis: label the minor ticks at 2 and 5 × 10^k, else none
+            lo, hi = a.get_ylim()
+            a.yaxis.set_minor_formatter(_minor_log_labels if np.log10(hi / lo) < 1.5 else ticker.NullFormatter())
         top.set_title(f"{label(sel[0]['dataset']) if sel else ''}, {W_LABEL} = {float(w):g}")
     if fits:
         axes[0, 0].plot([], [], ls=":", color="0.3", label="power law (last 3) → paper's budget")
