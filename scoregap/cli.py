@@ -355,9 +355,12 @@ def cmd_seed_table(args) -> int:
     if args.floor_repeats > 0:
         evaluation.add_floors(rows, repeats=args.floor_repeats)
     refuse_nonfinite(rows, evaluation.W2_COLUMNS + ("fp_residual",), "--out")
-    seeds.write_table(rows, seeds.SEED_FIELDS, out, inputs)
+    settings = {"seeds": [int(s) for s in args.seeds], "datasets": list(args.dataset), "w_r": [float(w) for w in args.w_r],
+                "bootstrap": args.bootstrap, "bootstrap_seed": args.bootstrap_seed, "floor_repeats": args.floor_repeats}
+    seeds.write_table(rows, seeds.SEED_FIELDS, out, provenance.make_record("seed_table", _config(args), inputs, **settings))
     # the summary of the table as written (its 6 significant digits), so a reader can check one against the other
-    seeds.write_table(seeds.summary(seeds.read_rows(out)), seeds.SUMMARY_FIELDS, summ, {str(out): out}, what="seed-summary")
+    seeds.write_table(seeds.summary(seeds.read_rows(out)), seeds.SUMMARY_FIELDS, summ,
+                      provenance.make_record("seed_table", _config(args), {str(out): out}, summary_of=str(out), **settings))
     for c in seeds.claims_by_seed(rows):
         print(f"seed {c['seed']:<5}{c['claim']} {c['dataset']:<10}{c['statement']}: {'holds' if c['holds'] else 'fails'}"
               + ("" if c["resolved"] is None else (", resolved" if c["resolved"] else ", intervals overlap")))
@@ -387,7 +390,8 @@ def cmd_training_curve(args) -> int:
     if args.floor_repeats > 0:
         evaluation.add_floors(rows, repeats=args.floor_repeats)
     refuse_nonfinite(rows, evaluation.W2_COLUMNS + ("fp_residual",), "--out")
-    seeds.write_table(rows, seeds.CURVE_FIELDS, Path(args.out), inputs, what="training-curve")
+    seeds.write_table(rows, seeds.CURVE_FIELDS, Path(args.out), provenance.make_record(
+        "training_curve", _config(args), inputs, floor_repeats=args.floor_repeats))
     for r in rows:
         print(f"{model_name(r['dataset'], r['w_r'])} seed {r['seed']} step {r['step']:>6} ({r['samples_seen']:.3g} samples seen): "
               f"W2² ×10³ ODE–truth {1e3 * r['ode_truth']:.3g}, SDE–truth {1e3 * r['sde_truth']:.3g}, ODE–SDE {1e3 * r['ode_sde']:.3g}")

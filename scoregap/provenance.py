@@ -35,7 +35,15 @@ CODE = {
     # the numerics behind the book's recomputed (cached) results
     "book": ["sde.py", "datasets.py", "models.py", "losses.py", "samplers.py", "metrics.py", "experiment.py", "evaluation.py",
              "config.py"],
+    # the seed study (seeds.py): thinned files, the seed table and its summary, the training curve
+    "thin": ["metrics.py:_check_counts,counts_from_weights,thin_counts", "experiment.py:stable_seed", "seeds.py:thin_result",
+             "cli.py:cmd_thin"],
 }
+_EVALUATE_NUMERICS = [s for s in CODE["evaluate"] if not s.startswith("cli.py")]
+CODE["seed_table"] = _EVALUATE_NUMERICS + ["seeds.py:SEED_FIELDS,SUMMARY_COLUMNS,SUMMARY_STATS,SUMMARY_FIELDS,checkpoint_name,"
+                                           "check_model,seed_row,write_table,summary", "cli.py:cmd_seed_table"]
+CODE["training_curve"] = _EVALUATE_NUMERICS + ["seeds.py:CURVE_FIELDS,snapshot_sample_name,check_model,snapshot_info,curve_row,"
+                                               "write_table", "cli.py:cmd_training_curve"]
 """Step → the code it runs (what its code hash covers)."""
 
 _FIELDS = [f.name for f in dataclasses.fields(ExperimentConfig)]

@@ -196,7 +196,7 @@ def thin_result(source, out, n: int, seed: int, config=None) -> dict:
     cfg = config.to_dict() if config is not None else dict(src_record.get("config") or {})
     if cfg:
         cfg["n_samples"] = int(n)
-    record = {"step": "thin", "config": cfg or None, "code": None, "inputs": {"source": sha256(source)},
+    record = {"step": "thin", "config": cfg or None, "code": provenance.code_hash("thin"), "inputs": {"source": sha256(source)},
               "thin": {"n": int(n), "seed": file_seed, "source_record": src_record or None}}
     save_npz(out, hist=(c / c.sum()).astype(np.asarray(arrays["hist"]).dtype), subsample=arrays["subsample"],
              info=np.array(repr(new)), record=provenance.record_array(record))
@@ -237,13 +237,13 @@ def read_rows(path) -> list[dict]:
     return rows
 
 
-def write_table(rows: list[dict], fields, out, inputs: dict | None = None, what: str = "seed-table") -> None:
-    """Write a table (atomic CSV, sorted by data set, w_R, seed, step) and its record `<file>.record.json` (inputs' sha256)."""
+def write_table(rows: list[dict], fields, out, record: dict) -> None:
+    """Write a table (atomic CSV, sorted by data set, w_R, seed, step) and its record `<file>.record.json`
+    (provenance.make_record of the step that made it: configuration, code hash, inputs' sha256, settings)."""
     order = {d: i for i, d in enumerate(datasets.NAMES)}
     rows = sorted(rows, key=lambda r: (order.get(r["dataset"], 99), float(r["w_r"]), int(r.get("seed", 0)), int(r.get("step", 0))))
     write_rows(rows, fields, Path(out))
-    provenance.write_record(out, {"step": what, "config": None, "code": None,
-                                  "inputs": {str(k): provenance.file_sha256(v) for k, v in (inputs or {}).items()}})
+    provenance.write_record(out, record)
 
 
 def summary(rows: list[dict]) -> list[dict]:

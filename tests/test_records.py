@@ -117,8 +117,9 @@ def test_bound_writes_the_record_its_readers_check(tmp_path, monkeypatch):
 def test_seed_tables_carry_the_sha256_their_reader_checks(tmp_path):
     out = tmp_path / "w2_seeds_summary.csv"
     rows = [{"dataset": "blob", "w_r": 0.0, "seeds": 3, "n": 100}]
-    seeds.write_table(rows, ["dataset", "w_r", "seeds", "n"], out, {"in": CKPT}, what="seed-summary")
+    seeds.write_table(rows, ["dataset", "w_r", "seeds", "n"], out, provenance.make_record("seed_table", None, {"in": CKPT}))
     assert seeds.read_rows(out) == [{"dataset": "blob", "w_r": 0.0, "seeds": 3, "n": 100}]
+    assert provenance.read_record(out)["code"] == provenance.code_hash("seed_table")
     out.write_text(out.read_text().replace(",3,", ",4,"))
     with pytest.raises(ValueError, match="changed after it was written"):
         seeds.read_rows(out)

@@ -110,6 +110,7 @@ def test_thin_result_writes_a_checked_file_of_the_smaller_size(tmp_path):
     provenance.check_result_file(out, make("cpu", dataset="checker", w_r=0.0, n_samples=1000), "checker", 0.0, "ode")
     rec = provenance.read_record(out, __import__("scoregap.results", fromlist=["load_npz"]).load_npz(out))
     assert rec["inputs"]["source"] == provenance.file_sha256(src) and rec["config"]["n_samples"] == 1000
+    assert rec["code"] == provenance.code_hash("thin")
     # more samples than the source has: one line, exit status 2, nothing written
     bad = tmp_path / "bad.npz"
     assert main(["thin", "--preset", "cpu", "--source", str(src), "--n", "3001", "--out", str(bad)]) == 2
@@ -211,7 +212,10 @@ def test_seed_table_command_end_to_end(tmp_path, monkeypatch):
     s = seeds.read_rows(summ)
     assert [(r["w_r"], r["seeds"]) for r in s] == [(0.0, 2), (10.0, 2)]
     assert s[0]["ode_sde_mean"] == pytest.approx(np.mean([r["ode_sde"] for r in rows[:2]]), rel=1e-5)
-    assert provenance.read_record(out)["inputs"]
+    for table in (out, summ):  # what made each table: the step's code, the configuration at n, the settings
+        rec = provenance.read_record(table)
+        assert rec["inputs"] and rec["code"] == provenance.code_hash("seed_table") and rec["config"]["n_samples"] == n
+        assert rec["seeds"] == [0, 1] and rec["bootstrap"] == 2
     # a sample file of another model than its checkpoint is refused before any work
     other = ck_dir / seeds.checkpoint_name("checker", 0.0, 1)
     cfg = make("cpu", dataset="checker", w_r=0.0, n_samples=n)
@@ -261,6 +265,9 @@ def test_training_curve_command_end_to_end(tmp_path, monkeypatch):
                                   "fp_residual", "floor"]
     assert [(r["step"], r["samples_seen"], r["seed"], r["n"]) for r in rows] == [(7_000, 7_000 * 20_000, 1, n), (28_000, 28_000 * 20_000, 1, n)]
     assert rows[0]["fp_residual"] != rows[1]["fp_residual"] and all(np.isfinite(r["floor"]) for r in rows)
+    rec = provenance.read_record(out)
+    assert rec["code"] == provenance.code_hash("training_curve") and rec["config"]["n_samples"] == n
+    assert set(rec["inputs"]) >= {str(c) for c in snaps}
 
 
 def test_power_law_recovers_an_exact_power_law():

@@ -37,15 +37,7 @@ SNAPSHOT_STEPS = snapshot_steps(FULL.steps, STUDY.snapshots)
 SEED_SETS = _with_device({"n_samples": str(STUDY.n_samples)}, DEVICE_DEFAULT)
 CURVE_SETS = _with_device({"n_samples": str(STUDY.curve_samples)}, DEVICE_DEFAULT)
 
-CODE["thin"] = ["metrics.py:_check_counts,counts_from_weights,thin_counts", "experiment.py:stable_seed",
-                "seeds.py:thin_result", "cli.py:cmd_thin"]
-_EVAL_CODE = [s for s in CODE["evaluate"] if not s.startswith("cli.py")]
-CODE["seed_table"] = _EVAL_CODE + ["seeds.py:SEED_FIELDS,SUMMARY_COLUMNS,SUMMARY_STATS,SUMMARY_FIELDS,checkpoint_name,check_model,"
-                                   "seed_row,write_table,summary", "cli.py:cmd_seed_table"]
-CODE["training_curve"] = _EVAL_CODE + ["seeds.py:CURVE_FIELDS,snapshot_sample_name,check_model,snapshot_info,curve_row,write_table",
-                                       "cli.py:cmd_training_curve"]
-for _step in ("thin", "seed_table", "training_curve"):
-    CODE_HASH[_step] = code_hash(_step)
+# the code each step runs (thin, seed_table, training_curve): provenance.CODE, hashed into CODE_HASH (common.smk)
 UPSTREAM_RULES.update({"train_snapshots": set(), "seed_truth": {"truth"}, "seed_thin": {"sample", "train"},
                        "seed_sample": {"train", "train_snapshots"}, "curve_truth": {"truth"},
                        "curve_sample": {"train", "train_snapshots"}})
