@@ -684,11 +684,12 @@ def seed_spread(rows: Sequence[Mapping], datasets: Sequence[str], w_values: Sequ
 
 
 def gap_along_training(curve: Sequence[Mapping], far: Sequence[Mapping], w_values: Sequence[float], scale: float = 1e3,
-                       fits: Sequence[Mapping] = ()) -> Figure:
+                       fits: Sequence[Mapping] = (), others: Sequence[Mapping] = ()) -> Figure:
     """W2² ODE–truth, SDE–truth, ODE–SDE (top) and the FP residual (bottom) of snapshots against the training samples seen
     (log–log), one column per w_R; filled markers: the snapshots, open markers: the authors' networks (`far`) at the
-    paper's budget; grey dashes: the Monte Carlo floor at the snapshots' n; dotted: the power laws of `fits`
-    (seeds.budget_extrapolation rows), from their first fitted snapshot to the paper's budget."""
+    paper's budget; crosses: networks of another training seed (`others`, seeds.end_points); grey dashes: the Monte
+    Carlo floor at the snapshots' n; dotted: the power laws of `fits` (seeds.budget_extrapolation rows), from their first
+    fitted snapshot to the paper's budget."""
     pal = _palette(len(SEED_DISTANCES))
     marks = ("o", "s", "D")
     fig, axes = plt.subplots(2, len(w_values), figsize=(3.5 * len(w_values), 5.2), constrained_layout=True, squeeze=False,
@@ -712,12 +713,17 @@ def gap_along_training(curve: Sequence[Mapping], far: Sequence[Mapping], w_value
             for r in fa:
                 top.plot(float(r["samples_seen"]), float(r[c]) * scale, marker=marks[k], mfc="none", color=pal[k], ms=7, ls="none",
                          label="authors' networks" if k == 0 and j == 0 else None)
+            for r in (o for o in others if float(o["w_r"]) == float(w)):
+                top.plot(float(r["samples_seen"]), float(r[c]) * scale, marker="x", color=pal[k], ms=6, ls="none",
+                         label=f"seed {r['seed']} (same training)" if k == 0 and j == 0 else None)
         if sel and np.isfinite(float(sel[0]["floor"])):
             top.axhline(float(sel[0]["floor"]) * scale, color="0.5", lw=0.8, ls="--", label="MC floor (snapshots' n)")
         bottom.plot(x, [float(r["fp_residual"]) for r in sel], marker="o", color="0.2", ms=4.5, lw=1.1, label="snapshots")
         extrapolation(bottom, w, "fp_residual", 1.0, "0.2")
         for r in fa:
             bottom.plot(float(r["samples_seen"]), float(r["fp_residual"]), marker="o", mfc="none", color="0.2", ms=7, ls="none")
+        for r in (o for o in others if float(o["w_r"]) == float(w)):
+            bottom.plot(float(r["samples_seen"]), float(r["fp_residual"]), marker="x", color="0.2", ms=6, ls="none")
         _loglog_axes(top, "", rf"$10^{{{int(round(np.log10(scale)))}}}\,W_2^2$" if scale != 1 else r"$W_2^2$")
         _loglog_axes(bottom, "training samples seen (steps × batch)", "FP residual")
         for a in (top, bottom):  # about a decade or less on an axis: label the minor ticks at 2 and 5 × 10^k, else none

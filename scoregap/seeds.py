@@ -331,6 +331,20 @@ def far_points(published_rows: list[dict], curve_rows: list[dict]) -> list[dict]
             for r in published_rows if (r["dataset"], float(r["w_r"])) in keys]
 
 
+def end_points(table_rows: list[dict], curve_rows: list[dict], seed: int = 0) -> list[dict]:
+    """The shipped networks of another training seed (rows of the preset's w2.csv, trained with the same settings) of the
+    curve's data sets and weights, placed at the curve's last snapshot: the spread between seeds at the end of training."""
+    last = {}
+    for r in curve_rows:
+        key = (r["dataset"], float(r["w_r"]))
+        if key not in last or r["samples_seen"] > last[key]["samples_seen"]:
+            last[key] = r
+    return [{"dataset": r["dataset"], "w_r": float(r["w_r"]), "seed": int(seed), "step": last[k]["step"],
+             "samples_seen": last[k]["samples_seen"], "n": int(r["n"]), "floor": float(r["floor"]),
+             **{c: float(r[c]) for c in (*evaluation.W2_COLUMNS, "fp_residual")}}
+            for r in table_rows for k in [(r["dataset"], float(r["w_r"]))] if k in last]
+
+
 def power_law(curve_rows: list[dict], dataset: str, w_r: float, column: str, last: int = 3) -> dict:
     """Least-squares line through log W2² against log samples seen over the `last` snapshots of one model: exponent,
     and the value it predicts at the paper's budget (a rough extrapolation: the learning rate changes along training)."""

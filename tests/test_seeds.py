@@ -420,3 +420,13 @@ def test_the_workflow_counts_the_shipped_study_files_as_up_to_date(tmp_path):
     study = seeds.SeedStudy()
     inline = f"seed_study={{seeds: {list(study.seeds)}, w_r: {list(study.w_r)}}}"
     assert job_counts(smk(root, "-n", "seed_study", "--config", "preset=cpu", inline)) == counts
+
+
+def test_end_points_put_another_seeds_network_at_the_last_snapshot():
+    curve = [{"dataset": "checker", "w_r": w, "step": k, "samples_seen": 20_000 * k} for w in (0.0, 10.0) for k in (7000, 28000)]
+    table = [{"dataset": d, "w_r": w, "n": 1e6, "floor": 3e-4, "ode_truth": 0.07, "sde_truth": 0.005, "ode_sde": 0.072,
+              "fp_residual": 24.0} for d in ("blob", "checker") for w in (0.0, 0.1, 10.0)]
+    pts = seeds.end_points(table, curve)
+    assert [(p["dataset"], p["w_r"], p["step"], p["samples_seen"], p["seed"]) for p in pts] == [
+        ("checker", 0.0, 28000, 28000 * 20_000, 0), ("checker", 10.0, 28000, 28000 * 20_000, 0)]
+    assert pts[0]["ode_sde"] == 0.072 and pts[0]["n"] == 1_000_000
