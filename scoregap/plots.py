@@ -679,7 +679,7 @@ def seed_spread(rows: Sequence[Mapping], datasets: Sequence[str], w_values: Sequ
         ax.set_title(label(d))
         if i == 0:
             ax.set_ylabel(rf"$10^{{{int(round(np.log10(scale)))}}}\,W_2^2$" if scale != 1 else r"$W_2^2$")
-    fig.legend(*axes[0, 0].get_legend_handles_labels(), fontsize=7, loc="outside lower center", ncol=6)
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), fontsize=7, loc="outside lower center", ncol=min(6, 2 * len(datasets)))
     return fig
 
 

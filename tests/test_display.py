@@ -210,3 +210,12 @@ def test_diagnosis_difference_colour_bar_ticks_do_not_crowd_zero():
     cbar = fig.axes[5]  # the colour bar of the ODE − SDE panel
     ticks = [t for t in cbar.get_yticklabels() if t.get_text()]
     assert len(ticks) >= 3 and _overlaps(fig, ticks) == []
+
+
+def test_seed_spread_legend_fits_in_the_figure_with_one_data_set():
+    rows = [{"dataset": "checker", "w_r": w, "seed": s, "n": 1000, "floor": 2e-3, "ode_truth": 0.08 + 0.01 * s,
+             "sde_truth": 0.006 + w * 0.008, "ode_sde": 0.08 - w * 0.0075} for w in (0.0, 10.0) for s in (0, 1, 2)]
+    fig = plots.seed_spread(rows, ["checker"], [0.0, 10.0])
+    fig.canvas.draw()
+    box, frame = fig.legends[0].get_window_extent(), fig.bbox
+    assert box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0
