@@ -386,6 +386,27 @@ def budget_extrapolation(curve_rows: list[dict], far_rows: list[dict], columns=(
     return out
 
 
+COVERS = (0.8, 1.25)
+"""Shares of the log-distance (budget_extrapolation) counted as "the budget covers the difference"."""
+NEAR_FLOOR = 3.0
+"""A last-snapshot distance within this many Monte Carlo floors is partly the floor's (its power law too)."""
+
+
+def budget_verdict(budget_rows: list[dict], covers: tuple = COVERS, near_floor: float = NEAR_FLOOR) -> dict:
+    """Sort budget_extrapolation's rows: the budget covers the difference (share within `covers`, or no difference to
+    cover: share NaN), the power law overshoots (share above), falls short (below); and the rows within `near_floor`
+    Monte Carlo floors at the last snapshot."""
+    lo, hi = covers
+    if not 0 < lo <= 1 <= hi:
+        raise ValueError(f"invalid covers={covers!r}: (low, high) with 0 < low <= 1 <= high")
+    if not near_floor >= 0:
+        raise ValueError(f"invalid near_floor={near_floor!r}: a number >= 0")
+    return {"covers": [b for b in budget_rows if lo <= b["share"] <= hi or np.isnan(b["share"])],
+            "overshoots": [b for b in budget_rows if b["share"] > hi],
+            "falls_short": [b for b in budget_rows if b["share"] < lo],
+            "near_floor": [b for b in budget_rows if b["last"] < near_floor * b["floor"]]}
+
+
 # ---------------------------------------------------------------------------------------------- what exists
 
 def status(root, preset: str = "cpu", config: SeedStudy | None = None) -> dict:

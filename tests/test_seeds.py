@@ -291,6 +291,22 @@ def test_budget_extrapolation_of_an_exact_power_law():
     assert seeds.budget_extrapolation(rows, [{**on_law, "w_r": 10.0}], columns=("ode_sde",)) == []  # no far point
 
 
+
+def test_budget_verdict_sorts_the_shares_at_the_thresholds():
+    def row(share, last=10.0, floor=1.0):
+        return {"share": share, "last": last, "floor": floor}
+
+    lo, hi = seeds.COVERS
+    rows = [row(lo), row(hi), row(lo - 1e-9), row(hi + 1e-9), row(float("nan")), row(1.0, last=2.9, floor=1.0)]
+    v = seeds.budget_verdict(rows, near_floor=3.0)
+    assert v["covers"] == [rows[0], rows[1], rows[4], rows[5]]  # the bounds included; no difference (NaN) is covered
+    assert v["falls_short"] == [rows[2]] and v["overshoots"] == [rows[3]]
+    assert v["near_floor"] == [rows[5]]
+    assert seeds.budget_verdict(rows, near_floor=0.0)["near_floor"] == []
+    for bad in ({"covers": (1.1, 1.5)}, {"covers": (0.0, 1.2)}, {"near_floor": -1.0}):
+        with pytest.raises(ValueError, match="invalid " + next(iter(bad))):
+            seeds.budget_verdict(rows, **bad)
+
 def test_study_configuration_is_checked():
     st = seeds.study(seeds=[1, 2], w_r=[0, 10])
     assert st.all_seeds == (0, 1, 2) and len(st.models()) == 12 and st.w_r == (0.0, 10.0)
