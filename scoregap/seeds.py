@@ -292,6 +292,20 @@ def spread_vs_bootstrap(rows: list[dict]) -> list[dict]:
     return out
 
 
+def against_paper(summary_rows: list[dict], paper_rows: list[dict]) -> list[dict]:
+    """Per (data set, w_R, distance) with a paper value: the seed mean over the paper's value and where the paper's
+    value lies against the seeds' range ('below' the best seed, 'within' min–max, 'above' the worst)."""
+    paper = {(r["dataset"], float(r["w_r"])): r for r in paper_rows}
+    out = []
+    for s in summary_rows:
+        p = paper.get((s["dataset"], float(s["w_r"])))
+        for c in evaluation.W2_COLUMNS if p else ():
+            v, lo, hi = float(p[c]), s[f"{c}_min"], s[f"{c}_max"]
+            out.append({"dataset": s["dataset"], "w_r": float(s["w_r"]), "distance": c, "mean": s[f"{c}_mean"], "paper": v,
+                        "ratio": s[f"{c}_mean"] / v, "position": "below" if v < lo else "above" if v > hi else "within"})
+    return out
+
+
 # ---------------------------------------------------------------------------------------------- the gap along training
 
 CURVE_FIELDS = ("dataset", "w_r", "seed", "step", "samples_seen", "ode_truth", "sde_truth", "ode_sde", "fp_residual", "floor",

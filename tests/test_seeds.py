@@ -168,6 +168,18 @@ def test_spread_against_the_bootstrap_of_one_network():
     assert x["bootstrap_se"] == pytest.approx(1e-3) and x["ratio"] == pytest.approx(np.std([0.04, 0.05, 0.03], ddof=1) / 1e-3)
 
 
+def test_against_paper_places_the_papers_value_against_the_seed_range():
+    summ = seeds.summary(_rows())
+    s = next(x for x in summ if (x["dataset"], x["w_r"]) == ("blob", 0.0))
+    lo, hi = s["ode_sde_min"], s["ode_sde_max"]
+    paper = [{"dataset": "blob", "w_r": 0.0, "ode_truth": 0.5 * s["ode_truth_min"], "sde_truth": 2.0 * s["sde_truth_max"],
+              "ode_sde": 0.5 * (lo + hi)}]
+    got = {x["distance"]: x for x in seeds.against_paper(summ, paper)}
+    assert len(got) == 3  # only the entry the paper has
+    assert [got[c]["position"] for c in evaluation.W2_COLUMNS] == ["below", "above", "within"]
+    assert got["ode_sde"]["ratio"] == pytest.approx(s["ode_sde_mean"] / (0.5 * (lo + hi)))
+
+
 def _cheap_stand_ins(monkeypatch):
     """W2², its bootstrap, sliced W2 and the FP residual replaced by cheap functions of the same inputs (the commands' plumbing is
     under test; the real ones are tested against exact values in test_metrics, test_uncertainty and test_losses)."""
