@@ -306,6 +306,17 @@ def against_paper(summary_rows: list[dict], paper_rows: list[dict]) -> list[dict
     return out
 
 
+PAPER_POSITIONS = ("below", "within", "above")
+"""Where the paper's value lies against the range of the seeds (against_paper's 'position')."""
+
+
+def against_paper_verdict(entries: list[dict]) -> dict:
+    """against_paper's entries grouped by position, with the smallest, largest and median ratio of seed mean to paper."""
+    ratios = [x["ratio"] for x in entries]
+    return {**{p: [x for x in entries if x["position"] == p] for p in PAPER_POSITIONS}, "entries": len(entries),
+            "ratio_min": min(ratios), "ratio_max": max(ratios), "ratio_median": float(np.median(ratios))}
+
+
 # ---------------------------------------------------------------------------------------------- the gap along training
 
 CURVE_FIELDS = ("dataset", "w_r", "seed", "step", "samples_seen", "ode_truth", "sde_truth", "ode_sde", "fp_residual", "floor",

@@ -178,6 +178,9 @@ def test_against_paper_places_the_papers_value_against_the_seed_range():
     assert len(got) == 3  # only the entry the paper has
     assert [got[c]["position"] for c in evaluation.W2_COLUMNS] == ["below", "above", "within"]
     assert got["ode_sde"]["ratio"] == pytest.approx(s["ode_sde_mean"] / (0.5 * (lo + hi)))
+    verdict = seeds.against_paper_verdict(list(got.values()))
+    assert verdict["entries"] == 3 and [len(verdict[p]) for p in seeds.PAPER_POSITIONS] == [1, 1, 1]
+    assert verdict["ratio_median"] == pytest.approx(sorted(x["ratio"] for x in got.values())[1])
 
 
 def _cheap_stand_ins(monkeypatch):
